@@ -1,0 +1,46 @@
+# Two entry points for a fresh clone:
+#   make train   creates .venv, installs requirements.txt and trains the cartpole
+#   make test    creates .venv, installs both requirement files and runs the test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+ARGS ?=
+
+.PHONY: train test test-fast lint format benchmark clean-venv
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(PY)
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.test: requirements-test.txt $(VENV)/.runtime
+	$(PY) -m pip install --quiet -r requirements-test.txt
+	touch $@
+
+train: $(VENV)/.runtime
+	$(PY) main.py --env_name cartpole $(ARGS)
+
+test: $(VENV)/.test
+	SDL_VIDEODRIVER=dummy $(PY) -m pytest -q $(ARGS)
+
+test-fast: $(VENV)/.test
+	SDL_VIDEODRIVER=dummy $(PY) -m pytest -q -m "not slow" $(ARGS)
+
+lint: $(VENV)/.test
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+format: $(VENV)/.test
+	$(PY) -m ruff check --fix .
+	$(PY) -m ruff format .
+
+benchmark: $(VENV)/.runtime
+	$(PY) benchmarks/env_step.py
+	$(PY) benchmarks/update_throughput.py
+	$(PY) benchmarks/train_throughput.py
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,81 @@
+"""Environment steps per second of the full training loop (act + step + store + learn).
+
+    python benchmarks/train_throughput.py [--steps 400] [--repeats 3] [--envs cartpole ...]
+
+For each environment, with the default agent (512/256 networks, batch 256): the replay buffer is
+first filled with random transitions and the compiled update warmed up, then the loop main.py runs
+is timed over a fixed number of steps, with one update after every step (the reference's schedule)
+and with K updates in one compiled call after every K steps (--update_every K). Prints medians
+over the repeats; all figures come from one run, so compare them with each other.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+ENVS = ["cartpole", "standing", "bolla-rolla"]
+
+
+def measure(env, agent, steps: int, update_every: int) -> float:
+    """Steps per second of `steps` steps of the training loop."""
+    observation, _ = env.reset()
+    started = time.perf_counter()
+    for step in range(1, steps + 1):
+        action = agent.choose_action(observation)
+        next_observation, reward, terminated, truncated, _ = env.step(action)
+        agent.remember(observation, action, reward, next_observation, terminated)
+        observation = next_observation
+        if step % update_every == 0:
+            agent.learn(update_every)
+        if terminated or truncated:
+            observation, _ = env.reset()
+    return steps / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=400, help="timed steps per repeat")
+    parser.add_argument("--repeats", type=int, default=3, help="timed repeats (median)")
+    parser.add_argument("--update_every", type=int, default=8, help="K of the batched schedule")
+    parser.add_argument("--envs", nargs="+", default=ENVS, help="environments to measure")
+    parser.add_argument("--tf_threads", type=int, default=0, help="TF threads (0: default)")
+    args = parser.parse_args()
+
+    from agent.agent import SACAgent, configure_threads
+
+    configure_threads(args.tf_threads or None)
+    from environment import create_environment
+
+    print(f"full training loop, {args.steps} steps x {args.repeats} repeats, medians")
+    print(f"{'environment':<30} {'state/action':>12} {'K=1 steps/s':>12} "
+          f"{'K=' + str(args.update_every) + ' steps/s':>13} {'ratio':>6}")  # fmt: skip
+    for name in args.envs:
+        env = create_environment(name)
+        agent = SACAgent(env.observation_space.shape, env.action_space.shape[0], seed=0)
+        observation, _ = env.reset(seed=0)
+        for _ in range(2 * agent.batch_size):  # fill the buffer with random transitions
+            action = env.action_space.sample()
+            next_observation, reward, terminated, truncated, _ = env.step(action)
+            agent.remember(observation, action, reward, next_observation, terminated)
+            observation = env.reset()[0] if terminated or truncated else next_observation
+        rates = {}
+        for k in (1, args.update_every):
+            measure(env, agent, 2 * k, k)  # compile and warm up
+            rates[k] = statistics.median(
+                measure(env, agent, args.steps, k) for _ in range(args.repeats)
+            )
+        sizes = f"{env.observation_space.shape[0]}/{env.action_space.shape[0]}"
+        ratio = rates[args.update_every] / rates[1]
+        print(f"{type(env.unwrapped).__name__:<30} {sizes:>12} {rates[1]:>12.1f} "
+              f"{rates[args.update_every]:>13.1f} {ratio:>6.2f}", flush=True)  # fmt: skip
+        env.close()
+
+
+if __name__ == "__main__":
+    main()

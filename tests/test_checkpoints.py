@@ -1,0 +1,151 @@
+"""Atomic checkpoints: writing, verification, damage detection and buffer pruning."""
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training import checkpoints as ckpt
+
+
+def _write_fake(run_dir: Path, episode: int, payload: bytes = b"weights") -> int:
+    def save_models(path: Path) -> None:
+        path.mkdir()
+        (path / "actor.weights.h5").write_bytes(payload * 50)
+        (path / "agent_state.npz").write_bytes(b"state" * 10)
+
+    def save_buffer(path: Path) -> None:
+        path.mkdir()
+        (path / "buffer.npz").write_bytes(b"b" * 5000)
+
+    def save_scores(path: Path) -> None:
+        np.save(path, np.arange(episode, dtype=np.float64))
+
+    return ckpt.save_checkpoint(
+        run_dir,
+        episode,
+        save_models,
+        save_buffer,
+        save_scores,
+        training_state={"episode": episode},
+        info={"env_name": "Fake"},
+    )
+
+
+def test_save_writes_every_file_and_a_manifest_that_verifies(tmp_path):
+    size = _write_fake(tmp_path, 3)
+    assert (tmp_path / "models_ep3" / "actor.weights.h5").is_file()
+    assert (tmp_path / "models_ep3" / ckpt.TRAINING_STATE_FILE).is_file()
+    assert (tmp_path / "replay_buffer_ep3" / "buffer.npz").is_file()
+    assert (tmp_path / "score_history_3.npy").is_file()
+    manifest = json.loads((tmp_path / "checkpoint_ep3.json").read_text())
+    assert manifest["episode"] == 3 and manifest["env_name"] == "Fake"
+    assert size == sum(entry["size"] for entry in manifest["files"].values())
+    assert not list(tmp_path.glob(".tmp*")), "the staging folder must be gone"
+    checkpoint = ckpt.verify_checkpoint(tmp_path, 3)
+    assert checkpoint.training_state() == {"episode": 3}
+    assert ckpt.list_checkpoint_episodes(tmp_path) == [3]
+
+
+def _damage_cases(run_dir: Path, episode: int) -> list[tuple[str, Path]]:
+    manifest = json.loads(ckpt.manifest_file(run_dir, episode).read_text())
+    files = [run_dir / name for name in manifest["files"]]
+    files.append(ckpt.manifest_file(run_dir, episode))
+    return [(how, f) for f in files for how in ("truncate", "delete", "flip")]
+
+
+def _damage(path: Path, how: str) -> None:
+    if how == "delete":
+        path.unlink()
+    elif how == "truncate":
+        data = path.read_bytes()
+        path.write_bytes(data[: len(data) // 2])
+    else:
+        data = bytearray(path.read_bytes())
+        data[len(data) // 2] ^= 0x5A
+        path.write_bytes(bytes(data))
+
+
+def test_every_kind_of_damage_to_every_file_falls_back_to_the_previous_checkpoint(tmp_path):
+    reference = tmp_path / "reference"
+    reference.mkdir()
+    _write_fake(reference, 1)
+    _write_fake(reference, 2, payload=b"newer")
+    cases = _damage_cases(reference, 2)
+    assert len(cases) >= 15
+    import shutil
+
+    for i, (how, file) in enumerate(cases):
+        run = tmp_path / f"case{i}"
+        shutil.copytree(reference, run)
+        _damage(run / file.relative_to(reference), how)
+        warnings: list[str] = []
+        checkpoint = ckpt.latest_good_checkpoint(run, warn=warnings.append)
+        assert checkpoint is not None and checkpoint.episode == 1, (how, file.name)
+        assert len(warnings) == 1 and "episode 2 is damaged" in warnings[0], warnings
+        assert "\n" not in warnings[0]
+        # Nothing is deleted by looking.
+        assert ckpt.models_dir(run, 2).exists()
+
+
+def test_no_good_checkpoint_gives_none(tmp_path):
+    _write_fake(tmp_path, 1)
+    _damage(tmp_path / "score_history_1.npy", "flip")
+    assert ckpt.latest_good_checkpoint(tmp_path, warn=lambda m: None) is None
+    assert ckpt.latest_good_checkpoint(tmp_path / "missing", warn=lambda m: None) is None
+
+
+def test_a_crash_before_the_manifest_leaves_no_checkpoint(tmp_path):
+    def boom(path: Path) -> None:
+        raise RuntimeError("killed")
+
+    _write_fake(tmp_path, 1)
+    with pytest.raises(RuntimeError):
+        ckpt.save_checkpoint(tmp_path, 2, boom, boom, boom, training_state={}, info={})
+    assert ckpt.list_checkpoint_episodes(tmp_path) == [1]
+    assert ckpt.latest_good_checkpoint(tmp_path).episode == 1
+    # Saving the same episode again replaces stale pieces.
+    _write_fake(tmp_path, 2)
+    assert ckpt.latest_good_checkpoint(tmp_path).episode == 2
+
+
+def test_resaving_an_episode_replaces_it(tmp_path):
+    _write_fake(tmp_path, 4, payload=b"old")
+    _write_fake(tmp_path, 4, payload=b"new")
+    data = (tmp_path / "models_ep4" / "actor.weights.h5").read_bytes()
+    assert data.startswith(b"new")
+    assert ckpt.verify_checkpoint(tmp_path, 4).episode == 4
+
+
+def test_prune_keeps_the_newest_buffers_and_every_model(tmp_path):
+    for episode in range(1, 6):
+        _write_fake(tmp_path, episode)
+        ckpt.prune_buffers(tmp_path, keep=2)
+    assert sorted(p.name for p in tmp_path.glob("replay_buffer_ep*")) == [
+        "replay_buffer_ep4",
+        "replay_buffer_ep5",
+    ]
+    assert len(list(tmp_path.glob("models_ep*"))) == 5
+    for episode in range(1, 6):
+        checkpoint = ckpt.verify_checkpoint(tmp_path, episode)
+        assert (checkpoint.buffer_dir is None) == (episode <= 3)
+    assert ckpt.latest_good_checkpoint(tmp_path).episode == 5
+
+
+def test_manifest_write_is_atomic(tmp_path):
+    path = tmp_path / "x.json"
+    ckpt.write_json_atomic(path, {"a": 1})
+    ckpt.write_json_atomic(path, {"a": 2})
+    assert json.loads(path.read_text()) == {"a": 2}
+    assert os.listdir(tmp_path) == ["x.json"]
+
+
+def test_remove_checkpoints_only_touches_checkpoint_files(tmp_path):
+    _write_fake(tmp_path, 1)
+    (tmp_path / "notes.txt").write_text("mine")
+    assert ckpt.has_checkpoint_files(tmp_path)
+    ckpt.remove_checkpoints(tmp_path)
+    assert not ckpt.has_checkpoint_files(tmp_path)
+    assert (tmp_path / "notes.txt").read_text() == "mine"

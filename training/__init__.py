@@ -1,0 +1,1 @@
+"""Training-run plumbing shared by main.py and the tools: checkpoints, plots, recordings."""

@@ -1,0 +1,309 @@
+"""Crash-safe checkpoints of a training run.
+
+A checkpoint of episode N lives in the run folder as
+
+    models_ep{N}/              the agent's networks, optimizer and random states, plus
+                               training_state.json (counters, score streak, every random state)
+    replay_buffer_ep{N}/       the filled part of the replay buffer
+    score_history_{N}.npy      the score of every episode so far
+    checkpoint_ep{N}.json      the manifest: written last, lists every file with size and sha256
+
+Everything is first written into a hidden temporary folder, flushed to disk, then renamed into
+place; the manifest is renamed last. A checkpoint without a manifest, or whose manifest does not
+match its files, is never loaded, so a crash at any moment leaves either a complete checkpoint or
+one that recovery skips. Replay buffers are large: only the newest few are kept (`prune_buffers`);
+model weights are small and always kept, so tools/record_savings.py can replay every checkpoint.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MANIFEST_FORMAT = 1
+TRAINING_STATE_FILE = "training_state.json"
+_MANIFEST_RE = re.compile(r"^checkpoint_ep(\d+)\.json$")
+_PIECE_RE = re.compile(r"^(?:models_ep|replay_buffer_ep|score_history_)(\d+)(?:\.npy)?$")
+
+
+def models_dir(run_dir: Path, episode: int) -> Path:
+    return run_dir / f"models_ep{episode}"
+
+
+def buffer_dir(run_dir: Path, episode: int) -> Path:
+    return run_dir / f"replay_buffer_ep{episode}"
+
+
+def scores_file(run_dir: Path, episode: int) -> Path:
+    return run_dir / f"score_history_{episode}.npy"
+
+
+def manifest_file(run_dir: Path, episode: int) -> Path:
+    return run_dir / f"checkpoint_ep{episode}.json"
+
+
+@dataclass
+class Checkpoint:
+    """A checkpoint whose manifest verified."""
+
+    run_dir: Path
+    episode: int
+    manifest: dict[str, Any]
+
+    @property
+    def models_dir(self) -> Path:
+        return models_dir(self.run_dir, self.episode)
+
+    @property
+    def buffer_dir(self) -> Path | None:
+        return (
+            None if self.manifest.get("buffer_pruned") else buffer_dir(self.run_dir, self.episode)
+        )
+
+    @property
+    def scores_file(self) -> Path:
+        return scores_file(self.run_dir, self.episode)
+
+    def training_state(self) -> dict[str, Any]:
+        return json.loads((self.models_dir / TRAINING_STATE_FILE).read_text())
+
+
+class CheckpointError(Exception):
+    """A checkpoint that is missing, incomplete or damaged."""
+
+
+# --------------------------------------------------------------------------------------------
+# Low-level helpers
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _files_under(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file())
+
+
+def _manifest_body_digest(manifest: dict[str, Any]) -> str:
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON to `path` so that readers see the old or the new file, never half of one."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    elif path.exists():
+        path.unlink()
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+def save_checkpoint(
+    run_dir: Path,
+    episode: int,
+    save_models: Callable[[Path], None],
+    save_buffer: Callable[[Path], None],
+    save_scores: Callable[[Path], None],
+    training_state: dict[str, Any],
+    info: dict[str, Any] | None = None,
+) -> int:
+    """Write the checkpoint of `episode` atomically; return its size in bytes.
+
+    The three callables write the agent's models into a folder, its replay buffer into a folder
+    and the score history into a .npy file. `info` is copied into the manifest.
+    """
+    run_dir = Path(run_dir)
+    tmp = run_dir / f".tmp_checkpoint_ep{episode}_{os.getpid()}"
+    _remove(tmp)
+    tmp.mkdir(parents=True)
+    targets = {
+        "models": models_dir(run_dir, episode),
+        "buffer": buffer_dir(run_dir, episode),
+        "scores": scores_file(run_dir, episode),
+    }
+    staged = {key: tmp / path.name for key, path in targets.items()}
+    save_models(staged["models"])
+    (staged["models"] / TRAINING_STATE_FILE).write_text(json.dumps(training_state, sort_keys=True))
+    save_buffer(staged["buffer"])
+    save_scores(staged["scores"])
+
+    files: dict[str, dict[str, Any]] = {}
+    for path in _files_under(tmp):
+        _fsync_file(path)
+        files[path.relative_to(tmp).as_posix()] = {
+            "size": path.stat().st_size,
+            "sha256": _sha256(path),
+        }
+    for sub in [tmp, *[p for p in tmp.rglob("*") if p.is_dir()]]:
+        _fsync_dir(sub)
+
+    # An earlier manifest of the same episode (a run that crashed after writing it and was
+    # recovered from an older checkpoint) must go first, so no manifest ever names new files.
+    _remove(manifest_file(run_dir, episode))
+    for key, target in targets.items():
+        _remove(target)
+        os.replace(staged[key], target)
+    _fsync_dir(run_dir)
+    shutil.rmtree(tmp)
+
+    manifest: dict[str, Any] = {
+        "format": MANIFEST_FORMAT,
+        "episode": episode,
+        "buffer_pruned": False,
+        "files": files,
+        **(info or {}),
+    }
+    manifest["manifest_sha256"] = _manifest_body_digest(manifest)
+    write_json_atomic(manifest_file(run_dir, episode), manifest)
+    return sum(entry["size"] for entry in files.values())
+
+
+def prune_buffers(run_dir: Path, keep: int) -> list[int]:
+    """Delete the replay buffers of all but the newest `keep` checkpoints; return their episodes.
+
+    The manifest is rewritten (atomically) before the buffer goes, so it never names missing files.
+    """
+    pruned = []
+    episodes = [ep for ep in list_checkpoint_episodes(run_dir) if buffer_dir(run_dir, ep).exists()]
+    for episode in episodes[: max(0, len(episodes) - keep)]:
+        path = manifest_file(run_dir, episode)
+        try:
+            manifest = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue  # a damaged manifest is left alone: recovery reports it
+        prefix = buffer_dir(run_dir, episode).name + "/"
+        manifest["files"] = {k: v for k, v in manifest["files"].items() if not k.startswith(prefix)}
+        manifest["buffer_pruned"] = True
+        manifest["manifest_sha256"] = _manifest_body_digest(manifest)
+        write_json_atomic(path, manifest)
+        shutil.rmtree(buffer_dir(run_dir, episode))
+        pruned.append(episode)
+    return pruned
+
+
+def remove_checkpoints(run_dir: Path) -> None:
+    """Delete every checkpoint file of a run (used only with an explicit --overwrite)."""
+    run_dir = Path(run_dir)
+    patterns = ["checkpoint_ep*.json", "models_ep*", "replay_buffer_ep*", "score_history_*.npy"]
+    for pattern in patterns + [".tmp_checkpoint_ep*"]:
+        for path in run_dir.glob(pattern):
+            _remove(path)
+
+
+def remove_checkpoint(run_dir: Path, episode: int) -> None:
+    """Delete the checkpoint of one episode, manifest first."""
+    for path in (
+        manifest_file(run_dir, episode),
+        models_dir(run_dir, episode),
+        buffer_dir(run_dir, episode),
+        scores_file(run_dir, episode),
+    ):
+        _remove(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+
+
+def list_checkpoint_episodes(run_dir: Path) -> list[int]:
+    """Episodes that have a manifest (verified or not), oldest first."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    found = (_MANIFEST_RE.match(p.name) for p in run_dir.iterdir())
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+def has_checkpoint_files(run_dir: Path) -> bool:
+    """Whether the folder holds anything a checkpoint would write (complete or not)."""
+    run_dir = Path(run_dir)
+    patterns = ["checkpoint_ep*.json", "models_ep*", "replay_buffer_ep*", "score_history_*.npy"]
+    return run_dir.is_dir() and any(next(run_dir.glob(p), None) for p in patterns)
+
+
+def verify_checkpoint(run_dir: Path, episode: int, check_hashes: bool = True) -> Checkpoint:
+    """Return the checkpoint if its manifest and every file it lists check out, else raise."""
+    run_dir = Path(run_dir)
+    path = manifest_file(run_dir, episode)
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        raise CheckpointError(f"{path.name} is unreadable ({exc.__class__.__name__})") from None
+    if not isinstance(manifest, dict) or manifest.get("manifest_sha256") != _manifest_body_digest(
+        manifest
+    ):
+        raise CheckpointError(f"{path.name} does not match its own checksum")
+    if manifest.get("episode") != episode or manifest.get("format") != MANIFEST_FORMAT:
+        raise CheckpointError(f"{path.name} names another episode or format")
+    for name, entry in manifest["files"].items():
+        file = run_dir / name
+        if not file.is_file():
+            raise CheckpointError(f"{name} is missing")
+        if file.stat().st_size != entry["size"]:
+            raise CheckpointError(f"{name} has the wrong size")
+        if check_hashes and _sha256(file) != entry["sha256"]:
+            raise CheckpointError(f"{name} does not match its checksum")
+    for required in (TRAINING_STATE_FILE,):
+        if f"{models_dir(run_dir, episode).name}/{required}" not in manifest["files"]:
+            raise CheckpointError(f"{path.name} lists no {required}")
+    return Checkpoint(run_dir, episode, manifest)
+
+
+def latest_good_checkpoint(
+    run_dir: Path, warn: Callable[[str], None] = print, need_buffer: bool = False
+) -> Checkpoint | None:
+    """The newest checkpoint that verifies, warning in one line about each newer damaged one."""
+    run_dir = Path(run_dir)
+    with_manifest = set(list_checkpoint_episodes(run_dir))
+    pieces = (_PIECE_RE.match(p.name) for p in run_dir.iterdir()) if run_dir.is_dir() else ()
+    candidates = with_manifest | {int(m.group(1)) for m in pieces if m}
+    for episode in sorted(candidates, reverse=True):
+        if episode not in with_manifest:
+            warn(f"checkpoint of episode {episode} is damaged (no manifest); trying an older one")
+            continue
+        try:
+            checkpoint = verify_checkpoint(run_dir, episode)
+        except CheckpointError as exc:
+            warn(f"checkpoint of episode {episode} is damaged ({exc}); trying an older one")
+            continue
+        if need_buffer and checkpoint.buffer_dir is None:
+            continue
+        return checkpoint
+    return None

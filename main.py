@@ -31,12 +31,18 @@ from typing import Any
 
 from environment import resolve_environment_name
 from training import checkpoints as ckpt
-from training.runs import CONFIG_FILE, load_config, make_agent
+from training.runs import (
+    CONFIG_FILE,
+    import_tensorflow_quietly,
+    load_config,
+    make_agent,
+    most_recent_run,
+)
 
 REPO_DIR = Path(__file__).resolve().parent
 SAVE_ROOT = REPO_DIR / "save"
 LOG_FILE = "train_log.csv"
-LOSS_KEYS = ("value_loss", "actor_loss", "critic_loss", "alpha")
+LOSS_KEYS = ("value_loss", "actor_loss", "critic_1_loss", "critic_2_loss", "alpha")
 LOG_FIELDS = (
     "episode",
     "score",
@@ -44,6 +50,7 @@ LOG_FIELDS = (
     "steps",
     "total_steps",
     "updates",
+    "skipped_updates",
     "wall_time",
     *LOSS_KEYS,
 )
@@ -194,20 +201,6 @@ def validate(config: dict[str, Any]) -> None:
             raise UserError(f"--{name} must be a positive number (got {config[name]})")
 
 
-def most_recent_run() -> Path:
-    runs = [p.parent for p in SAVE_ROOT.glob(f"*/{CONFIG_FILE}")]
-    if not runs:
-        raise UserError(
-            f"nothing to recover: no run under {SAVE_ROOT} (start one with --env_name NAME)"
-        )
-
-    def last_activity(run: Path) -> float:
-        stamps = [p.stat().st_mtime for p in run.glob("checkpoint_ep*.json")]
-        return max(stamps, default=(run / CONFIG_FILE).stat().st_mtime)
-
-    return max(runs, key=last_activity)
-
-
 def resolve_run(args: argparse.Namespace, explicit: set[str]) -> tuple[dict[str, Any], Path]:
     """Work out the configuration and the run folder, fresh or recovered."""
     env_name = None
@@ -222,7 +215,11 @@ def resolve_run(args: argparse.Namespace, explicit: set[str]) -> tuple[dict[str,
     elif env_name:
         run_dir = SAVE_ROOT / env_name
     else:
-        run_dir = most_recent_run()
+        run_dir = most_recent_run(SAVE_ROOT)
+        if run_dir is None:
+            raise UserError(
+                f"nothing to recover: no run under {SAVE_ROOT} (start one with --env_name NAME)"
+            )
 
     if args.recover:
         if "overwrite" in explicit:
@@ -344,6 +341,8 @@ def truncate_log(path: Path, episode: int) -> None:
 def train(config: dict[str, Any], run_dir: Path, resume: ckpt.Checkpoint | None) -> int:
     import numpy as np
 
+    tf = import_tensorflow_quietly()
+
     from agent.agent import configure_threads
 
     configure_threads(config["tf_threads"] or None)
@@ -364,6 +363,11 @@ def train(config: dict[str, Any], run_dir: Path, resume: ckpt.Checkpoint | None)
             "solved": False,
         }
         scores: list[float] = []
+        # The agent and the environment own their generators; the global ones are seeded too
+        # so that nothing in the run depends on the process it runs in.
+        random.seed(config["seed"])
+        np.random.seed(config["seed"])  # noqa: NPY002
+        tf.random.set_seed(config["seed"])
         env.reset(seed=config["seed"])  # seeds the environment's generator once per run
     else:
         state = resume.training_state()
@@ -471,6 +475,7 @@ def train(config: dict[str, Any], run_dir: Path, resume: ckpt.Checkpoint | None)
                     "steps": episode_steps,
                     "total_steps": state["total_steps"],
                     "updates": int(agent.update_count),
+                    "skipped_updates": int(agent.skipped_updates),
                     "wall_time": round(state["wall_time"], 3),
                     **{k: (loss_sums[k] / n_losses if n_losses else "") for k in LOSS_KEYS},
                 }
@@ -495,9 +500,11 @@ def train(config: dict[str, Any], run_dir: Path, resume: ckpt.Checkpoint | None)
                     f"episodes scored at least {config['solve_score']:g}",
                     flush=True,
                 )
+            state["finished"] = state["solved"] or state["episode"] >= config["n_games"]
+            if state["finished"] or state["episode"] % config["save_every"] == 0:
+                save()  # the final checkpoint is named after the episode reached
+            if state["finished"]:
                 break
-            if state["episode"] % config["save_every"] == 0:
-                save()
     finally:
         if progress is not None:
             progress.close()
@@ -514,9 +521,9 @@ def train(config: dict[str, Any], run_dir: Path, resume: ckpt.Checkpoint | None)
         )
         env.close()
         return 128 + stop.signum
-
-    state["finished"] = True
-    save()  # the final checkpoint, named after the episode reached, marked finished
+    if not state["finished"]:  # resumed with an --n_games the run had already reached
+        state["finished"] = True
+        save()
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     finish(config, run_dir, env, agent, scores)

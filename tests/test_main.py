@@ -61,8 +61,15 @@ def one_error_line(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
-@pytest.mark.parametrize("env_name", ["cartpole", "standing", "bolla-rolla"])
-def test_smoke_run_writes_every_artifact(tmp_path, env_name):
+@pytest.mark.parametrize(
+    ("env_name", "canonical"),
+    [
+        ("cartpole", "CartpoleEnvironment"),
+        ("standing", "HumanoidStandingEnvironment"),
+        ("bolla-rolla", "BollaRollaEnvironment"),
+    ],
+)
+def test_smoke_run_writes_every_artifact(tmp_path, env_name, canonical):
     run_dir = tmp_path / "run"
     result = run_main("--env_name", env_name, "--save_dir", str(run_dir), "--n_games", "3", *TINY)
     assert result.returncode == 0, result.stderr
@@ -83,7 +90,7 @@ def test_smoke_run_writes_every_artifact(tmp_path, env_name):
     assert [float(r["score"]) for r in rows] == scores.tolist()
     assert int(rows[-1]["total_steps"]) == int(sum(int(r["steps"]) for r in rows))
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["env_name"].lower().startswith(env_name.split("-")[0][:5])
+    assert config["env_name"] == canonical
     assert config["seed"] == 3 and config["n_games"] == 3
     assert (run_dir / "train.png").stat().st_size > 10_000
     assert count_frames(run_dir / "simulation.mp4") == 20

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,3 +45,39 @@ def make_agent(config: dict[str, Any], env):
         alpha_lr=config["alpha_lr"],
         seed=config["seed"],
     )
+
+
+def most_recent_run(save_root: Path) -> Path | None:
+    """The run folder under `save_root` whose newest checkpoint manifest is the newest."""
+    runs = [p.parent for p in Path(save_root).glob(f"*/{CONFIG_FILE}")]
+
+    def last_activity(run_dir: Path) -> float:
+        stamps = [p.stat().st_mtime for p in run_dir.glob("checkpoint_ep*.json")]
+        return max(stamps, default=(run_dir / CONFIG_FILE).stat().st_mtime)
+
+    return max(runs, key=last_activity, default=None)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr() -> Iterator[None]:
+    """Silence what native code prints to file descriptor 2 meanwhile."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def import_tensorflow_quietly():
+    """Import TensorFlow without the notes its C++ side prints while loading (CUDA, oneDNN)."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with quiet_native_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # probes for GPUs now, quietly
+    return tf

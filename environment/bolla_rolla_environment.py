@@ -1,0 +1,131 @@
+"""Balance ball ("bolla rolla"): a humanoid balancing on a plank that rides on a ball."""
+
+from __future__ import annotations
+
+import pymunk
+
+from environment.environment import BROWN, CYAN, POSITION_SCALE
+from environment.humanoid import ALL_PARTS, PROP_FILTER, HumanoidEnvironment
+
+
+class BollaRollaEnvironment(HumanoidEnvironment):
+    """A full humanoid stands on a plank lying on a ball; keep all three stacked.
+
+    ## Description
+    The humanoid of `environment/humanoid.py` with arms (T-pose at reset): torso 50 x 30 px
+    (mass 30), upper/lower arms 30 x 8 / 25 x 8, upper/lower legs 35 x 8 / 30 x 8 (mass 5 each),
+    free pivots, friction 1.0, elasticity 0.1; left and right parts of the same kind collide,
+    different kinds do not. Under its feet a plank - a dynamic segment (-60, 0)-(60, 0), radius 5,
+    mass 2, moment of a 120 x 5 box, friction 1.0, elasticity 0.8 - lies on a ball (circle radius
+    25, mass 10, solid-disc moment, friction 1.0, elasticity 0.8) that rests on the floor (static
+    segment (-300, 0)-(300, 0) on its own body at (300, 550), radius 10, friction 0.5,
+    elasticity 0.8). Pixels, y down, gravity (0, 981) px/s^2, one `space.step(1/50)` per step.
+
+    ## Action Space
+    `Box(-1, 1, (8,), float32)`, in the order upper_arm_l, lower_arm_l, upper_arm_r, lower_arm_r,
+    upper_leg_l, lower_leg_l, upper_leg_r, lower_leg_r. "Angular impulse": before the step each
+    limb's angular velocity grows by `a * 2000 / limb_moment` (rad/s); only that limb changes.
+
+    ## Observation Space
+    | index   | observation                     | unit           |
+    |---------|---------------------------------|----------------|
+    | 0       | ball x / 100                    | px / 100       |
+    | 1       | ball vx / 100                   | px/s / 100     |
+    | 2       | plank x / 100                   | px / 100       |
+    | 3       | plank angle                     | rad, unwrapped |
+    | 4       | plank vx / 100                  | px/s / 100     |
+    | 5       | plank angular velocity          | rad/s          |
+    | 6 - 11  | torso block                     | see below      |
+    | 12 - 35 | upper_arm_l, lower_arm_l, upper_arm_r, lower_arm_r blocks | see below |
+    | 36 - 59 | upper_leg_l, lower_leg_l, upper_leg_r, lower_leg_r blocks | see below |
+    A block is [x / 100, y / 100 (down), angle (rad, unwrapped), vx / 100, vy / 100,
+    angular velocity (rad/s)]; the torso's angle is at index 8.
+
+    ## Rewards
+    1.0 for every step that does not terminate the episode, 0.0 for the terminating step.
+
+    ## Starting State
+    Torso centre at (300, 390), angle pi/2; arms horizontal (T-pose); legs straight down, feet
+    2.5 px above the plank at (300, 482.5); the ball at (300, 515) touches the floor (y = 540).
+    Everything at rest. Deterministic unless `start_noise` > 0.
+
+    ## Episode End
+    Termination, the first that holds: |plank angle| > 0.8 rad ("plank tilted");
+    |torso angle - 1.57| > 1.5 rad ("torso tilted"); the torso centre more than 40 px in x from
+    the plank centre ("torso left the plank"); the ball centre more than 40 px in x from the
+    plank centre ("ball left the plank"); or a non-finite physics state. Truncation: 400 steps.
+
+    ## Arguments
+    See `BaseEnvironment`: `enable_rendering`, `render_mode`, `max_episode_steps`, `start_noise`.
+    """
+
+    state_size = 60
+    action_size = 8
+    action_scale = 2000.0  # angular impulse (mass px^2 / s) per unit action
+
+    PARTS = ALL_PARTS
+    TORSO_POSITION = (300.0, 390.0)  # px
+    ACTUATED = (
+        "upper_arm_l",
+        "lower_arm_l",
+        "upper_arm_r",
+        "lower_arm_r",
+        "upper_leg_l",
+        "lower_leg_l",
+        "upper_leg_r",
+        "lower_leg_r",
+    )
+    OBSERVED = ("torso", *ACTUATED)
+    action_names = ACTUATED
+
+    PLANK_POSITION = (300.0, 482.5)  # px
+    PLANK_HALF_LENGTH = 60.0  # px, segment (-60, 0)-(60, 0)
+    PLANK_RADIUS = 5.0  # px
+    PLANK_MASS = 2.0
+    PLANK_MOMENT_BOX = (120.0, 5.0)  # px, the box whose moment the plank gets
+    BALL_POSITION = (300.0, 515.0)  # px
+    BALL_RADIUS = 25.0  # px
+    BALL_MASS = 10.0
+    PROP_FRICTION = 1.0
+    PROP_ELASTICITY = 0.8
+
+    MAX_PLANK_ANGLE = 0.8  # rad
+    UPRIGHT_TORSO_ANGLE = 1.57  # rad, the reference's value (not pi / 2)
+    MAX_TORSO_TILT = 1.5  # rad from UPRIGHT_TORSO_ANGLE
+    MAX_OFFSET = 40.0  # px, in x, of the torso and of the ball from the plank centre
+
+    def _create_props(self) -> None:
+        self.plank = pymunk.Body(
+            self.PLANK_MASS, pymunk.moment_for_box(self.PLANK_MASS, self.PLANK_MOMENT_BOX)
+        )
+        self.plank.position = self.PLANK_POSITION
+        half = self.PLANK_HALF_LENGTH
+        plank_shape = pymunk.Segment(self.plank, (-half, 0.0), (half, 0.0), self.PLANK_RADIUS)
+        plank_shape.color = BROWN
+
+        self.ball = pymunk.Body(
+            self.BALL_MASS, pymunk.moment_for_circle(self.BALL_MASS, 0.0, self.BALL_RADIUS)
+        )
+        self.ball.position = self.BALL_POSITION
+        ball_shape = pymunk.Circle(self.ball, self.BALL_RADIUS)
+        ball_shape.color = CYAN
+
+        for shape in (plank_shape, ball_shape):
+            shape.friction = self.PROP_FRICTION
+            shape.elasticity = self.PROP_ELASTICITY
+            shape.filter = PROP_FILTER
+        self.space.add(self.plank, plank_shape, self.ball, ball_shape)
+
+    def _prop_observation(self) -> list[tuple[pymunk.Body, tuple[str, ...]]]:
+        return [(self.ball, ("x", "vx")), (self.plank, ("x", "angle", "vx", "angular_velocity"))]
+
+    def _check_done(self, state: list[float]) -> str | None:
+        if abs(state[3]) > self.MAX_PLANK_ANGLE:
+            return "plank tilted"
+        if abs(state[8] - self.UPRIGHT_TORSO_ANGLE) > self.MAX_TORSO_TILT:
+            return "torso tilted"
+        if abs(state[6] - state[2]) * POSITION_SCALE > self.MAX_OFFSET:
+            return "torso left the plank"
+        if abs(state[0] - state[2]) * POSITION_SCALE > self.MAX_OFFSET:
+            return "ball left the plank"
+        return None

@@ -1,0 +1,118 @@
+"""Cart-pole on a floor, simulated with pymunk."""
+
+from __future__ import annotations
+
+import pymunk
+
+from environment.environment import BROWN, DT, POSITION_SCALE, SCREEN_SIZE, BaseEnvironment
+
+# The property's own setter, skipping pymunk's generic __setattr__ hook (faster per call).
+# Setting the force equals applying it at the centre: nothing else applies forces here.
+_set_force = pymunk.Body.force.fset
+
+
+class CartpoleEnvironment(BaseEnvironment):
+    """A pole hinged on a cart that slides on a floor; push the cart to keep the pole upright.
+
+    ## Description
+    A cart (box 50 x 30 px, mass 1) rests on a static floor segment from (0, 550) to (600, 550)
+    (radius 5, so its surface is at y = 545). A pole (box 10 x 100 px, mass 0.1) stands on it,
+    joined by one free pivot at world point (300, 515) - the pole's bottom end and the cart's top.
+    Cart and pole never collide with each other; both collide with the floor. Friction is 0
+    everywhere; the floor's elasticity is 1.0 and the others' 0 (chipmunk multiplies them).
+    Pixels, y down, gravity (0, 981) px/s^2, one `space.step(1/50)` per environment step.
+
+    ## Action Space
+    `Box(-1, 1, (1,), float32)`: a horizontal force `a * 1000` (px mass/s^2, +x = right) applied at
+    the cart's centre for exactly one step.
+
+    ## Observation Space
+    | index | observation         | unit            |
+    |-------|---------------------|-----------------|
+    | 0     | cart x / 100        | px / 100        |
+    | 1     | cart vx / 100       | px/s / 100      |
+    | 2     | pole angle          | rad, unwrapped  |
+    | 3     | pole angular vel.   | rad/s           |
+
+    ## Rewards
+    1.0 for every step that does not terminate the episode, 0.0 for the terminating step.
+
+    ## Starting State
+    Cart at (300, 530), pole at (300, 465), both at rest, then an impulse (50, 0) at the cart's
+    centre: the first observation is exactly [3.0, 0.5, 0.0, 0.0]. Deterministic unless
+    `start_noise` > 0.
+
+    ## Episode End
+    Termination: |pole angle| > 0.21 rad ("pole fell"), or the cart's centre leaves the screen,
+    x < 0 or x > 600 px ("cart left the screen"); or a non-finite physics state.
+    Truncation: 400 steps.
+
+    ## Arguments
+    See `BaseEnvironment`: `enable_rendering`, `render_mode`, `max_episode_steps`, `start_noise`.
+    """
+
+    state_size = 4
+    action_size = 1
+    action_scale = 1000.0  # px mass / s^2 per unit action
+    action_names = ("cart_force",)
+
+    FLOOR_A = (0.0, 550.0)  # px
+    FLOOR_B = (600.0, 550.0)  # px
+    FLOOR_RADIUS = 5.0  # px
+    FLOOR_ELASTICITY = 1.0
+    CART_SIZE = (50.0, 30.0)  # px, width x height
+    CART_MASS = 1.0
+    CART_POSITION = (300.0, 530.0)  # px
+    POLE_SIZE = (10.0, 100.0)  # px, width x height
+    POLE_MASS = 0.1
+    POLE_POSITION = (300.0, 465.0)  # px
+    PIVOT_POINT = (300.0, 515.0)  # px, world
+    START_IMPULSE = (50.0, 0.0)  # px mass / s, at the cart's centre
+    MAX_POLE_ANGLE = 0.21  # rad
+    MIN_CART_X = 0.0  # px
+    MAX_CART_X = float(SCREEN_SIZE[0])  # px
+
+    def _create_objects(self) -> None:
+        space = self.space
+        floor = pymunk.Segment(space.static_body, self.FLOOR_A, self.FLOOR_B, self.FLOOR_RADIUS)
+        floor.elasticity = self.FLOOR_ELASTICITY
+
+        self.cart = pymunk.Body(
+            self.CART_MASS, pymunk.moment_for_box(self.CART_MASS, self.CART_SIZE)
+        )
+        self.cart.position = self.CART_POSITION
+        cart_shape = pymunk.Poly.create_box(self.cart, self.CART_SIZE)
+
+        self.pole = pymunk.Body(
+            self.POLE_MASS, pymunk.moment_for_box(self.POLE_MASS, self.POLE_SIZE)
+        )
+        self.pole.position = self.POLE_POSITION
+        pole_shape = pymunk.Poly.create_box(self.pole, self.POLE_SIZE)
+        pole_shape.color = BROWN
+
+        # One group: shapes of the same non-zero group never collide with each other.
+        cart_shape.filter = pole_shape.filter = pymunk.ShapeFilter(group=1)
+        pivot = pymunk.PivotJoint(self.cart, self.pole, self.PIVOT_POINT)
+        space.add(floor, self.cart, cart_shape, self.pole, pole_shape, pivot)
+        self.cart.apply_impulse_at_local_point(self.START_IMPULSE, (0.0, 0.0))
+
+    def _step_simulation(self, action: list[float]) -> None:
+        # The force is reset after every space.step, so it acts for exactly one step.
+        _set_force(self.cart, (action[0] * self.action_scale, 0.0))
+        self.space.step(DT)
+
+    def _get_state(self) -> list[float]:
+        cart, pole = self.cart, self.pole
+        return [
+            cart.position.x / POSITION_SCALE,
+            cart.velocity.x / POSITION_SCALE,
+            pole.angle,
+            pole.angular_velocity,
+        ]
+
+    def _check_done(self, state: list[float]) -> str | None:
+        if not -self.MAX_POLE_ANGLE <= state[2] <= self.MAX_POLE_ANGLE:
+            return "pole fell"
+        if not self.MIN_CART_X <= state[0] * POSITION_SCALE <= self.MAX_CART_X:
+            return "cart left the screen"
+        return None

@@ -1,0 +1,385 @@
+"""BaseEnvironment: the Gymnasium environment that the three pymunk tasks share.
+
+A subclass builds its bodies into a fresh `pymunk.Space` on every reset and implements five hooks
+(the reference's names): `_create_objects`, `_step_simulation`, `_get_state`, `_calculate_reward`
+(a default is given) and `_check_done`. Everything else - spaces, seeding, action validation,
+the episode cap, the non-finite-state guard, rendering and recording - lives here, once.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any, ClassVar
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+import gymnasium
+import numpy as np
+import pygame
+import pymunk
+import pymunk.batch
+import pymunk.pygame_util
+from gymnasium import logger, spaces
+from gymnasium.error import ResetNeeded
+
+from environment.video import VideoWriter
+
+SCREEN_SIZE = (600, 600)  # (width, height) in px
+FPS = 50
+DT = 1 / FPS  # s, one environment step = one space.step(DT), no sub-stepping
+MAX_EPISODE_STEPS = 400
+GRAVITY = (0.0, 981.0)  # px/s^2, y grows downward
+
+POSITION_SCALE = 100.0  # observed positions and linear velocities are divided by this
+BACKGROUND_COLOR = (255, 255, 255)
+BROWN = (139, 69, 19, 255)  # pole and plank
+CYAN = (32, 175, 205, 255)  # ball
+
+NON_FINITE_REASON = "non-finite physics state"
+# Observations must have a Euclidean norm below this, so that every value fits in float32.
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_hypot, _array, _float32 = math.hypot, np.array, np.float32  # step() is the hot path
+
+
+def pygame_to_cvimage(surface: pygame.Surface) -> np.ndarray:
+    """The surface's pixels as an OpenCV image: (height, width, 3) uint8 in BGR order."""
+    return np.ascontiguousarray(surface_to_rgb(surface)[:, :, ::-1])
+
+
+def surface_to_rgb(surface: pygame.Surface) -> np.ndarray:
+    """The surface's pixels as a new (height, width, 3) uint8 RGB array."""
+    width, height = surface.get_size()
+    pixels = bytearray(pygame.image.tobytes(surface, "RGB"))
+    return np.frombuffer(pixels, dtype=np.uint8).reshape(height, width, 3)
+
+
+class BodyStateReader:
+    """Reads every body of a space in one C call (`pymunk.batch`), for fast observations.
+
+    `read()` returns a float64 view with one row [x, y, angle, vx, vy, angular velocity] per
+    body of the space (px, rad, px/s, rad/s), valid until the next `read()`. `offset(body)` is
+    where that body's row starts; `COLUMNS` names the six columns.
+    """
+
+    COLUMNS = ("x", "y", "angle", "vx", "vy", "angular_velocity")
+    _FIELDS = (
+        pymunk.batch.BodyFields.POSITION
+        | pymunk.batch.BodyFields.ANGLE
+        | pymunk.batch.BodyFields.VELOCITY
+        | pymunk.batch.BodyFields.ANGULAR_VELOCITY
+    )
+
+    def __init__(self, space: pymunk.Space) -> None:
+        self._space = space
+        self._buffer = pymunk.batch.Buffer()
+        pymunk.batch.get_space_bodies(space, pymunk.batch.BodyFields.BODY_ID, self._buffer)
+        ids = memoryview(self._buffer.int_buf()).cast("P").tolist()
+        self._row = {body_id: row for row, body_id in enumerate(ids)}
+
+    def offset(self, body: pymunk.Body) -> int:
+        return self._row[body.id] * len(self.COLUMNS)
+
+    def read(self) -> np.ndarray:
+        self._buffer.clear()
+        pymunk.batch.get_space_bodies(self._space, self._FIELDS, self._buffer)
+        return np.frombuffer(self._buffer.float_buf(), dtype=np.float64)
+
+
+class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
+    """Common machinery of the pymunk tasks; a subclass's docstring is its specification.
+
+    ## Action Space
+    `Box(-1, 1, (action_size,), float32)`. A finite action outside [-1, 1] is clipped; an action
+    of the wrong shape, a non-numeric one, or one holding NaN/inf raises `ValueError`. The
+    physics receives `value * action_scale`.
+
+    ## Observation Space
+    `Box(-3.4e38, 3.4e38, (state_size,), float32)`: every observation is finite float32.
+    Positions and linear velocities are divided by 100 (px -> "metres"); angles (rad) and
+    angular velocities (rad/s) are raw and never wrapped.
+
+    ## Rewards
+    1.0 for every step that does not terminate the episode, 0.0 for the terminating step.
+
+    ## Episode End
+    Termination: the subclass's rules, or a non-finite (or float32-overflowing) physics state,
+    which ends the episode with `info["termination_reason"] == "non-finite physics state"` and
+    returns the last finite observation instead of NaN. Truncation: after `max_episode_steps`
+    steps. Calling `step` before `reset` or after the episode ended raises
+    `gymnasium.error.ResetNeeded`.
+
+    ## Arguments
+    - `enable_rendering`: the reference's flag; True means `render_mode="human"`.
+    - `render_mode`: None, "human" (a 600 x 600 window updated every step at 50 fps) or
+      "rgb_array" (`render()` returns a (600, 600, 3) uint8 frame drawn offscreen).
+    - `max_episode_steps`: the truncation cap (400).
+    - `start_noise`: half-width of a uniform perturbation added at reset to every dynamic body's
+      linear velocity (in observation units, i.e. x 100 px/s) and angular velocity (rad/s).
+      0 (default) keeps the start state deterministic. Drawn from `self.np_random` only.
+
+    ## Recording
+    `start_recording(filename, fps=None, h264=False)` / `end_recording()` write a 600 x 600 mp4v
+    video (plus `<stem>_h264.mp4` if `h264`): one frame of the reset state (or of the current
+    state when recording starts mid-episode) and one per step. Works without a window.
+    """
+
+    metadata: ClassVar[dict[str, Any]] = {"render_modes": ["human", "rgb_array"], "render_fps": FPS}
+
+    state_size: ClassVar[int]
+    action_size: ClassVar[int]
+    action_scale: ClassVar[float]
+    action_names: ClassVar[tuple[str, ...]]  # what each action dimension drives, in order
+
+    def __init__(
+        self,
+        enable_rendering: bool = False,
+        render_mode: str | None = None,
+        max_episode_steps: int = MAX_EPISODE_STEPS,
+        start_noise: float = 0.0,
+    ) -> None:
+        if enable_rendering:
+            if render_mode not in (None, "human"):
+                raise ValueError(
+                    "enable_rendering=True means render_mode='human', "
+                    f"got render_mode={render_mode!r}"
+                )
+            render_mode = "human"
+        if render_mode is not None and render_mode not in self.metadata["render_modes"]:
+            raise ValueError(
+                f"render_mode must be one of {self.metadata['render_modes']} or None, "
+                f"got {render_mode!r}"
+            )
+        if isinstance(max_episode_steps, bool) or not isinstance(max_episode_steps, int):
+            raise ValueError(f"max_episode_steps must be an int, got {max_episode_steps!r}")
+        if max_episode_steps < 1:
+            raise ValueError(f"max_episode_steps must be at least 1, got {max_episode_steps}")
+        if not (isinstance(start_noise, int | float) and math.isfinite(start_noise)):
+            raise ValueError(f"start_noise must be a finite number, got {start_noise!r}")
+        if start_noise < 0:
+            raise ValueError(f"start_noise must be >= 0, got {start_noise}")
+
+        self.render_mode = render_mode
+        self.max_episode_steps = max_episode_steps
+        self.start_noise = float(start_noise)
+        # Finite bounds: every observation is finite float32 (see the non-finite guard in step).
+        self.observation_space = spaces.Box(
+            -_FLOAT32_MAX, _FLOAT32_MAX, (self.state_size,), np.float32
+        )
+        self.action_space = spaces.Box(-1.0, 1.0, (self.action_size,), np.float32)
+
+        self.space: pymunk.Space | None = None
+        self.steps = 0
+        self._episode_over = True  # no episode until reset()
+        self._last_obs: np.ndarray | None = None
+        self._action_shape = (self.action_size,)
+
+        self._surface: pygame.Surface | None = None
+        self._draw_options: pymunk.pygame_util.DrawOptions | None = None
+        self._window_open = False
+        self._clock: pygame.time.Clock | None = None
+        self._video: VideoWriter | None = None
+        self._show_frames = render_mode == "human"  # draw after every step (window/recording)
+
+    # ------------------------------------------------------------------ hooks
+    def _create_objects(self) -> None:
+        """Add the task's bodies, shapes and joints to the fresh `self.space`."""
+        raise NotImplementedError
+
+    def _step_simulation(self, action: list[float]) -> None:
+        """Apply the clipped action (agent scale, in [-1, 1]) and advance the space by DT."""
+        raise NotImplementedError
+
+    def _get_state(self) -> list[float]:
+        """The observation as Python floats (the base class checks them and makes float32)."""
+        raise NotImplementedError
+
+    def _check_done(self, state: list[float]) -> str | None:
+        """The termination reason for this (finite) state, or None to continue."""
+        raise NotImplementedError
+
+    def _calculate_reward(self, terminated: bool) -> float:
+        return 0.0 if terminated else 1.0
+
+    # -------------------------------------------------------------- gym API
+    def reset(
+        self, *, seed: int | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        super().reset(seed=seed)
+        self.space = pymunk.Space()
+        self.space.gravity = GRAVITY
+        self._create_objects()
+        if self.start_noise > 0:
+            self._perturb_start()
+        self.steps = 0
+        state = self._get_state()
+        if not math.hypot(*state) < _FLOAT32_MAX:
+            raise RuntimeError(f"{type(self).__name__} built a non-finite start state: {state}")
+        obs = np.array(state, dtype=np.float32)
+        self._last_obs = obs
+        self._episode_over = False
+        self._show_frame()
+        return obs.copy(), {"steps": 0}
+
+    def step(self, action: Any) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
+        if self._episode_over:
+            raise ResetNeeded(
+                "call reset() before step(): "
+                + ("no episode has started" if self.space is None else "the episode has ended")
+            )
+        self._step_simulation(self._validate_action(action))
+        self.steps = steps = self.steps + 1
+        state = self._get_state()
+        if _hypot(*state) < _FLOAT32_MAX:  # False for NaN, inf and float32 overflow
+            obs = _array(state, dtype=_float32)
+            self._last_obs = obs
+            reason = self._check_done(state)
+        else:
+            obs = self._last_obs.copy()
+            reason = NON_FINITE_REASON
+        if reason is None:
+            terminated = False
+            truncated = steps >= self.max_episode_steps
+            info: dict[str, Any] = {"steps": steps}
+        else:
+            terminated = True
+            truncated = False
+            info = {"steps": steps, "termination_reason": reason}
+        if terminated or truncated:
+            self._episode_over = True
+        if self._show_frames:
+            self._show_frame()
+        return obs, self._calculate_reward(terminated), terminated, truncated, info
+
+    def _validate_action(self, action: Any) -> list[float]:
+        """The action as a list of floats clipped to [-1, 1]; ValueError if malformed."""
+        if (
+            type(action) is np.ndarray
+            and action.shape == self._action_shape
+            and action.dtype.kind == "f"
+        ):
+            values = action.tolist()
+        else:
+            try:
+                array = np.asarray(action)
+            except (TypeError, ValueError) as error:
+                raise ValueError(
+                    f"expected an action of shape {self._action_shape}, got {action!r} ({error})"
+                ) from None
+            if array.shape != self._action_shape or array.dtype.kind not in "iuf":
+                raise ValueError(
+                    f"expected an action of shape {self._action_shape} holding real numbers, "
+                    f"got shape {array.shape} and dtype {array.dtype}"
+                )
+            values = [float(v) for v in array.tolist()]
+        if _hypot(*values) <= 1.0:  # fast path: finite and inside [-1, 1] (False for NaN)
+            return values
+        if not all(map(math.isfinite, values)):
+            raise ValueError(
+                f"expected a finite action of shape {self._action_shape}, got {values}"
+            )
+        return [-1.0 if v < -1.0 else 1.0 if v > 1.0 else v for v in values]
+
+    def _perturb_start(self) -> None:
+        noise = self.start_noise
+        for body in self.space.bodies:
+            if body.body_type == pymunk.Body.DYNAMIC:
+                dvx, dvy, dw = self.np_random.uniform(-noise, noise, size=3).tolist()
+                vx, vy = body.velocity
+                body.velocity = (vx + dvx * POSITION_SCALE, vy + dvy * POSITION_SCALE)
+                body.angular_velocity += dw
+
+    # ------------------------------------------------------------ rendering
+    def draw(self, surface: pygame.Surface) -> None:
+        """Draw the current state onto `surface` (white background, pymunk debug draw, y down)."""
+        if self.space is None:
+            raise ResetNeeded("call reset() before drawing: there is no state yet")
+        if self._draw_options is None or self._draw_options.surface is not surface:
+            self._draw_options = pymunk.pygame_util.DrawOptions(surface)
+            self._draw_options.flags = (
+                pymunk.SpaceDebugDrawOptions.DRAW_SHAPES
+                | pymunk.SpaceDebugDrawOptions.DRAW_CONSTRAINTS
+            )
+        surface.fill(BACKGROUND_COLOR)
+        self.space.debug_draw(self._draw_options)
+
+    def _ensure_surface(self) -> pygame.Surface:
+        if self._surface is None:
+            if self.render_mode == "human":
+                pygame.display.init()
+                self._surface = pygame.display.set_mode(SCREEN_SIZE)
+                pygame.display.set_caption(type(self).__name__)
+                self._window_open = True
+                self._clock = pygame.time.Clock()
+            else:
+                self._surface = pygame.Surface(SCREEN_SIZE)
+        return self._surface
+
+    def _show_frame(self) -> None:
+        """Draw once, then feed the recording and/or the window as needed."""
+        if not self._show_frames:
+            return
+        surface = self._ensure_surface()
+        self.draw(surface)
+        if self._video is not None:
+            self._video.write(surface_to_rgb(surface))
+        if self.render_mode == "human":
+            pygame.event.pump()
+            pygame.display.flip()
+            self._clock.tick(self.metadata["render_fps"])
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode is None:
+            logger.warn(
+                "render() called without a render mode; create the environment with "
+                "render_mode='rgb_array' or 'human'"
+            )
+            return None
+        if self.space is None:
+            raise ResetNeeded("call reset() before render(): there is no state yet")
+        surface = self._ensure_surface()
+        self.draw(surface)
+        if self.render_mode == "rgb_array":
+            return surface_to_rgb(surface)
+        pygame.event.pump()
+        pygame.display.flip()
+        self._clock.tick(self.metadata["render_fps"])
+        return None
+
+    # ------------------------------------------------------------ recording
+    def start_recording(
+        self, filename: str | Path, fps: float | None = None, h264: bool = False
+    ) -> None:
+        if self._video is not None:
+            raise RuntimeError(
+                f"already recording to {self._video.path}; call end_recording() first"
+            )
+        self._video = VideoWriter(
+            filename, fps=self.metadata["render_fps"] if fps is None else fps, h264=h264
+        )
+        self._show_frames = True
+        if self.space is not None:
+            surface = self._ensure_surface()
+            self.draw(surface)
+            self._video.write(surface_to_rgb(surface))
+
+    def end_recording(self) -> list[str]:
+        """Finish the recording; returns the paths written ([] if nothing was recording)."""
+        if self._video is None:
+            return []
+        video, self._video = self._video, None
+        self._show_frames = self.render_mode == "human"
+        return video.close()
+
+    @property
+    def recording(self) -> bool:
+        return self._video is not None
+
+    def close(self) -> None:
+        self.end_recording()
+        if self._window_open:
+            pygame.display.quit()
+            self._window_open = False
+        self._surface = None
+        self._draw_options = None

@@ -1,0 +1,169 @@
+"""BollaRollaEnvironment (balance ball) against the numbers of the spec."""
+
+import math
+
+import numpy as np
+import pymunk
+import pytest
+
+from environment import BollaRollaEnvironment
+from environment.humanoid import PROP_FILTER
+
+ACTION_ORDER = (
+    "upper_arm_l",
+    "lower_arm_l",
+    "upper_arm_r",
+    "lower_arm_r",
+    "upper_leg_l",
+    "lower_leg_l",
+    "upper_leg_r",
+    "lower_leg_r",
+)
+HALF_PI = math.pi / 2
+
+
+@pytest.fixture
+def env():
+    env = BollaRollaEnvironment()
+    env.reset(seed=0)
+    return env
+
+
+def test_reset_observation(env):
+    obs, _ = env.reset(seed=0)
+    expected = [3.0, 0.0]  # ball x, vx
+    expected += [3.0, 0.0, 0.0, 0.0]  # plank x, angle, vx, angular velocity
+    blocks = [  # T-pose, torso at (300, 390)
+        (3.00, 3.90, HALF_PI),  # torso
+        (3.30, 3.75, 0.0),  # upper_arm_l: shoulder at (315, 375)
+        (3.575, 3.75, 0.0),  # lower_arm_l
+        (2.70, 3.75, math.pi),  # upper_arm_r: shoulder at (285, 375)
+        (2.425, 3.75, math.pi),  # lower_arm_r
+        (3.15, 4.275, HALF_PI),  # upper_leg_l
+        (3.15, 4.60, HALF_PI),  # lower_leg_l
+        (2.85, 4.275, HALF_PI),  # upper_leg_r
+        (2.85, 4.60, HALF_PI),  # lower_leg_r
+    ]
+    for x, y, angle in blocks:
+        expected += [x, y, angle, 0.0, 0.0, 0.0]
+    assert obs.shape == (60,) and obs.dtype == np.float32
+    np.testing.assert_allclose(obs, np.array(expected, dtype=np.float32), rtol=0, atol=1e-6)
+
+
+def test_props(env):
+    plank, ball = env.plank, env.ball
+    (plank_shape,) = plank.shapes
+    (ball_shape,) = ball.shapes
+    assert isinstance(plank_shape, pymunk.Segment) and isinstance(ball_shape, pymunk.Circle)
+    assert tuple(plank.position) == (300, 482.5) and tuple(ball.position) == (300, 515)
+    assert (tuple(plank_shape.a), tuple(plank_shape.b), plank_shape.radius) == (
+        (-60, 0),
+        (60, 0),
+        5,
+    )
+    assert plank.mass == 2 and plank.moment == pytest.approx(pymunk.moment_for_box(2, (120, 5)))
+    assert ball_shape.radius == 25 and ball.mass == 10
+    assert ball.moment == pytest.approx(0.5 * 10 * 25**2)  # solid disc
+    for shape in (plank_shape, ball_shape):
+        assert shape.friction == 1.0 and shape.elasticity == 0.8
+        assert shape.filter == PROP_FILTER
+    assert plank_shape.color == (139, 69, 19, 255) and ball_shape.color == (32, 175, 205, 255)
+    assert tuple(env.floor.body.position) == (300, 550) and env.floor.radius == 10
+    assert env.floor.friction == 0.5 and env.floor.elasticity == 0.8
+    assert set(env.humanoid.bodies) == {"torso", *ACTION_ORDER}
+
+
+def test_stack_geometry_at_reset(env):
+    feet = max(env.humanoid.shapes[n].bb.top for n in ("lower_leg_l", "lower_leg_r"))
+    plank_top = 482.5 - 5
+    assert plank_top - feet == pytest.approx(2.5)
+    (ball_shape,) = env.ball.shapes
+    floor_surface = env.floor.body.position.y - env.floor.radius
+    assert ball_shape.bb.top == pytest.approx(floor_surface) == 540  # the ball touches it
+
+
+@pytest.mark.parametrize("part", ACTION_ORDER + ("torso",))
+def test_every_part_can_land_on_the_plank(env, part):
+    body = env.humanoid.bodies[part]
+    body.position = env.plank.position
+    env.space.reindex_shapes_for_body(body)
+    (plank_shape,) = env.plank.shapes
+    assert plank_shape in [hit.shape for hit in env.space.shape_query(env.humanoid.shapes[part])]
+
+
+def test_action_is_an_angular_impulse_in_the_spec_order(env, monkeypatch):
+    before = {name: body.angular_velocity for name, body in env.humanoid.bodies.items()}
+    seen = {}
+    real_step = env.space.step
+
+    def spy(dt):
+        seen.update({name: b.angular_velocity for name, b in env.humanoid.bodies.items()})
+        real_step(dt)
+
+    monkeypatch.setattr(env.space, "step", spy)
+    values = [0.1, -0.2, 0.3, -0.4, 0.5, -0.6, 0.7, -0.8]
+    env.step(np.array(values, dtype=np.float32))
+    for name, value in zip(ACTION_ORDER, values, strict=True):
+        moment = env.humanoid.bodies[name].moment
+        expected = before[name] + float(np.float32(value)) * 2000.0 / moment
+        assert seen[name] == pytest.approx(expected, rel=1e-12)
+    assert seen["torso"] == before["torso"]
+
+
+def _state_with(env, plank_angle=0.0, torso_angle=HALF_PI, torso_dx=0.0, ball_dx=0.0):
+    env.plank.angle = plank_angle
+    torso = env.humanoid.bodies["torso"]
+    torso.angle = torso_angle
+    torso.position = (env.plank.position.x + torso_dx, torso.position.y)
+    env.ball.position = (env.plank.position.x + ball_dx, env.ball.position.y)
+    return env._check_done(env._get_state())
+
+
+@pytest.mark.parametrize(
+    ("angle", "done"), [(0.8, False), (0.80001, True), (-0.8, False), (-0.80001, True)]
+)
+def test_plank_angle_threshold(env, angle, done):
+    assert _state_with(env, plank_angle=angle) == ("plank tilted" if done else None)
+
+
+@pytest.mark.parametrize(
+    ("angle", "done"),
+    [(1.57 + 1.4999, False), (1.57 + 1.5001, True), (1.57 - 1.4999, False), (1.57 - 1.5001, True)],
+)
+def test_torso_angle_threshold(env, angle, done):
+    assert _state_with(env, torso_angle=angle) == ("torso tilted" if done else None)
+
+
+@pytest.mark.parametrize(
+    ("dx", "done"), [(40.0, False), (40.001, True), (-40.0, False), (-40.001, True)]
+)
+def test_torso_left_the_plank_threshold(env, dx, done):
+    assert _state_with(env, torso_dx=dx) == ("torso left the plank" if done else None)
+
+
+@pytest.mark.parametrize(
+    ("dx", "done"), [(40.0, False), (40.001, True), (-40.0, False), (-40.001, True)]
+)
+def test_ball_left_the_plank_threshold(env, dx, done):
+    assert _state_with(env, ball_dx=dx) == ("ball left the plank" if done else None)
+
+
+def test_left_the_plank_checks_end_real_episodes(env):
+    """Both checks fire (the reference compared x/100 with 40 px, so they never did)."""
+    env.ball.position += (45, 0)  # ball slid 45 px from under the plank's centre
+    _, reward, terminated, _, info = env.step(np.zeros(8, dtype=np.float32))
+    assert terminated and reward == 0.0 and info["termination_reason"] == "ball left the plank"
+    env.reset()
+    for body in env.humanoid.bodies.values():
+        body.position += (-45, 0)  # the whole humanoid 45 px to the left of the plank centre
+    _, _, terminated, _, info = env.step(np.zeros(8, dtype=np.float32))
+    assert terminated and info["termination_reason"] == "torso left the plank"
+
+
+def test_render_colours():
+    env = BollaRollaEnvironment(render_mode="rgb_array")
+    env.reset(seed=0)
+    frame = env.render()
+    assert tuple(frame[515, 290]) == (32, 175, 205)  # ball, cyan
+    assert tuple(frame[482, 250]) == (139, 69, 19)  # plank, brown
+    assert tuple(frame[400, 300]) == (52, 152, 219)  # torso, blue

@@ -1,0 +1,236 @@
+"""SAC update throughput against this machine's float32 arithmetic limit.
+
+For the three environment sizes (state/action 4/1, 30/4, 60/8; networks 512/256, batch 256) it
+measures SAC updates per second through `SACAgent.learn` (batch sampling in NumPy included):
+
+- eager:          the same update run op by op (`learn_from_batches(..., eager=True)`)
+- XLA 1/call:     one update per compiled call (`learn(1)`, jit_compile=True, the default)
+- graph 8/call:   8 updates per tf.function call without XLA (jit_compile=False)
+- XLA 8, 32/call: 8 or 32 updates per compiled call (`learn(8)`, `learn(32)`)
+
+and, in the same run, the float32 matrix-multiply rate of the machine (tf.matmul of two
+4096 x 4096 matrices). FLOPs per update are counted analytically from the layer sizes (matrix
+products only; activations, losses and Adam add well under 1 %): a Dense layer on B rows from
+n_in to n_out costs 2 * B * n_in * n_out for the forward pass, as much again for the weight
+gradient and again for the input gradient. One update makes these passes (F forward only, W
+weight gradients, I input gradients; the first layer's input gradient is skipped where nothing
+upstream needs it):
+
+    actor(s)                       F + W + I (I stops below layer 2)   shared by 1. and 2.
+    Q1, Q2 (s, a~) for the actor   F + I (down to the action input)
+    Q1, Q2 (s, a~) for V's target  F
+    V(s)                           F + W + I (I stops below layer 2)
+    V'(s')                         F
+    Q1, Q2 (s, a)                  F + W + I (I stops below layer 2)
+
+`--check-flops` also sums the dot products of XLA's optimized HLO of one compiled update, as an
+independent check of the count (60/8: 1.5397 GFLOP in the HLO against 1.5404 counted).
+
+fraction = updates/s x FLOPs per update / matmul rate. Figures are medians over repeats; on a
+machine shared with other jobs they vary from run to run.
+
+Run: .venv/bin/python benchmarks/update_throughput.py [--repeats 5] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+SIZES = ((4, 1, "cartpole"), (30, 4, "humanoid standing"), (60, 8, "bolla rolla"))
+LAYER1, LAYER2, BATCH = 512, 256, 256
+MATMUL_N = 4096
+
+
+def dense_flops(batch: int, layers: list[tuple[int, int]], weights: bool, inputs: str) -> int:
+    """FLOPs of one pass through `layers` [(n_in, n_out), ...].
+
+    inputs: "none" (no input gradients), "hidden" (input gradients of every layer but the first,
+    needed to reach the lower layers' weights), "all" (down to the network's input).
+    """
+    total = 0
+    for i, (n_in, n_out) in enumerate(layers):
+        product = 2 * batch * n_in * n_out
+        total += product  # forward
+        if weights:
+            total += product
+        if inputs == "all" or (inputs == "hidden" and i > 0):
+            total += product
+    return total
+
+
+def update_flops(
+    state: int, actions: int, h1: int = LAYER1, h2: int = LAYER2, batch: int = BATCH
+) -> int:
+    actor = [(state, h1), (h1, h2), (h2, actions), (h2, actions)]  # mean and std heads
+    critic = [(state + actions, h1), (h1, h2), (h2, 1)]
+    value = [(state, h1), (h1, h2), (h2, 1)]
+    return (
+        dense_flops(batch, actor, weights=True, inputs="hidden")
+        + 2 * dense_flops(batch, critic, weights=False, inputs="all")
+        + 2 * dense_flops(batch, critic, weights=False, inputs="none")
+        + dense_flops(batch, value, weights=True, inputs="hidden")
+        + dense_flops(batch, value, weights=False, inputs="none")
+        + 2 * dense_flops(batch, critic, weights=True, inputs="hidden")
+    )
+
+
+def hlo_dot_flops(state: int, actions: int) -> int:
+    """FLOPs of the dot products in XLA's optimized HLO of one compiled update."""
+    import tensorflow as tf
+
+    agent = make_agent(state, actions, jit_compile=True)
+    args = [
+        tf.zeros((1, BATCH, state)),
+        tf.zeros((1, BATCH, actions)),
+        tf.zeros((1, BATCH)),
+        tf.zeros((1, BATCH, state)),
+        tf.zeros((1, BATCH)),
+        tf.zeros((1, 2, BATCH, actions)),
+    ]
+    hlo = agent._compiled_updates.experimental_get_compiler_ir(*args)(stage="optimized_hlo")
+    shapes, total = {}, 0
+    for line in hlo.splitlines():
+        match = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = \w+\[([\d,]*)\]", line)
+        if match:
+            shapes[match.group(1)] = [int(d) for d in match.group(2).split(",") if d]
+        match = re.search(
+            r"= f32\[([\d,]*)\]\{[^}]*\} dot\(%([\w.\-]+), %[\w.\-]+\), "
+            r"lhs_contracting_dims=\{(\d+)\}",
+            line,
+        )
+        if match:
+            out = [int(d) for d in match.group(1).split(",") if d]
+            total += 2 * int(np.prod(out)) * shapes[match.group(2)][int(match.group(3))]
+    return total
+
+
+def median_rate(run: Callable[[], None], units_per_run: int, repeats: int) -> float:
+    """Median over `repeats` of units per second; `run` is called once first as a warm-up."""
+    run()
+    rates = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        rates.append(units_per_run / (time.perf_counter() - start))
+    return float(np.median(rates))
+
+
+def matmul_rate(repeats: int) -> float:
+    import tensorflow as tf
+
+    a = tf.random.stateless_normal((MATMUL_N, MATMUL_N), seed=(0, 1))
+    b = tf.random.stateless_normal((MATMUL_N, MATMUL_N), seed=(0, 2))
+    matmul = tf.function(tf.matmul)
+    return median_rate(lambda: matmul(a, b).numpy(), 2 * MATMUL_N**3, repeats)
+
+
+def make_agent(state: int, actions: int, jit_compile: bool):
+    from agent import SACAgent
+
+    agent = SACAgent(state, actions, seed=0, max_size=20_000, jit_compile=jit_compile)
+    rng = np.random.default_rng(0)
+    n = 10_000
+    memory = agent.memory
+    memory.state_memory[:n] = rng.standard_normal((n, state))
+    memory.new_state_memory[:n] = rng.standard_normal((n, state))
+    memory.action_memory[:n] = rng.uniform(-1, 1, (n, actions))
+    memory.reward_memory[:n] = rng.standard_normal(n)
+    memory.terminal_memory[:n] = rng.uniform(size=n) < 0.05
+    memory.mem_cntr = n
+    return agent
+
+
+def measure_size(state: int, actions: int, repeats: int) -> dict[str, float]:
+    xla = make_agent(state, actions, jit_compile=True)
+    graph = make_agent(state, actions, jit_compile=False)
+    eager_batches = xla.memory.sample_batches(2, BATCH)
+    rates = {
+        "eager": median_rate(
+            lambda: xla.learn_from_batches(*eager_batches, eager=True), 2, max(3, repeats // 2)
+        )
+    }
+    for label, agent, k, calls in (
+        ("XLA 1/call", xla, 1, 16),
+        ("graph 8/call", graph, 8, 4),
+        ("XLA 8/call", xla, 8, 4),
+        ("XLA 32/call", xla, 32, 1),
+    ):
+        rates[label] = median_rate(
+            lambda agent=agent, k=k, calls=calls: [agent.learn(k) for _ in range(calls)],
+            k * calls,
+            repeats,
+        )
+    obs = np.zeros(state, dtype=np.float32)
+    rates["act (us)"] = 1e6 / median_rate(
+        lambda: [xla.choose_action(obs) for _ in range(200)], 200, repeats
+    )
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed repeats per figure")
+    parser.add_argument("--threads", type=int, default=None, help="TF threads (default: TF's)")
+    parser.add_argument(
+        "--check-flops", action="store_true", help="also count the dots in XLA's optimized HLO"
+    )
+    args = parser.parse_args()
+
+    from agent import configure_threads
+
+    configure_threads(args.threads)
+    import tensorflow as tf
+
+    print(
+        f"TensorFlow {tf.__version__}, {os.cpu_count()} CPUs, threads {args.threads or 'default'}"
+    )
+    print(f"networks {LAYER1}/{LAYER2}, batch {BATCH}, medians over {args.repeats} repeats\n")
+    matmul = [matmul_rate(args.repeats)]
+    results = []
+    for state, actions, name in SIZES:
+        rates = measure_size(state, actions, args.repeats)
+        matmul.append(matmul_rate(args.repeats))  # between sizes: load from other jobs varies
+        results.append((state, actions, name, rates))
+    peak = float(np.median(matmul))
+
+    columns = ["eager", "XLA 1/call", "graph 8/call", "XLA 8/call", "XLA 32/call"]
+    print(
+        f"float32 matmul ({MATMUL_N}x{MATMUL_N}): {peak / 1e9:.0f} GFLOP/s "
+        f"(median of {len(matmul)} measurements: "
+        + ", ".join(f"{m / 1e9:.0f}" for m in matmul)
+        + ")\n"
+    )
+    header = f"{'size':<24}{'GFLOP/upd':>10}{'limit':>8}" + "".join(f"{c:>14}" for c in columns)
+    print("updates/s (fraction of the arithmetic limit)")
+    print(header + f"{'act (us)':>10}")
+    print("-" * (len(header) + 10))
+    for state, actions, name, rates in results:
+        flops = update_flops(state, actions)
+        limit = peak / flops
+        cells = "".join(f"{rates[c]:>7.1f} ({rates[c] / limit:.2f})" for c in columns)
+        label = f"{state}/{actions} {name}"
+        print(f"{label:<24}{flops / 1e9:>10.3f}{limit:>8.0f}{cells}{rates['act (us)']:>10.0f}")
+    print(
+        "\nGFLOP/upd: matrix products of one update, counted from the layer sizes (forward, weight"
+        "\nand input gradients of every network pass; see the docstring). limit = matmul rate /"
+        "\nFLOPs per update. act: one choose_action call (NumPy forward pass), microseconds."
+    )
+    if args.check_flops:
+        for state, actions, _ in SIZES:
+            print(
+                f"{state}/{actions}: {hlo_dot_flops(state, actions) / 1e9:.4f} GFLOP in XLA's HLO, "
+                f"{update_flops(state, actions) / 1e9:.4f} counted"
+            )
+
+
+if __name__ == "__main__":
+    main()

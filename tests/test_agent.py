@@ -1,0 +1,261 @@
+import json
+import time
+
+import numpy as np
+import pytest
+
+from agent import SACAgent
+from agent.agent import NETWORK_NAMES
+from tests.point_env import PointEnv, evaluate
+
+STATE, ACTIONS, BATCH = 5, 2, 32
+# Small networks: none of these properties depends on the layer sizes.
+SMALL = dict(layer1_size=32, layer2_size=16, batch_size=BATCH, max_size=1000)
+
+
+def make_agent(seed: int = 0, n_transitions: int = 200, **kwargs) -> SACAgent:
+    agent = SACAgent(STATE, ACTIONS, seed=seed, **{**SMALL, **kwargs})
+    rng = np.random.default_rng(1234)  # the same transitions whatever the agent's seed
+    for _ in range(n_transitions):
+        agent.remember(
+            rng.standard_normal(STATE),
+            rng.uniform(-1, 1, ACTIONS),
+            rng.standard_normal(),
+            rng.standard_normal(STATE),
+            rng.uniform() < 0.2,
+        )
+    return agent
+
+
+def weights(agent: SACAgent) -> dict[str, list[np.ndarray]]:
+    return {name: [w.numpy() for w in agent.network(name).weights] for name in NETWORK_NAMES}
+
+
+def optimizer_state(agent: SACAgent) -> dict[str, list[np.ndarray]]:
+    return {name: [v.numpy() for v in opt.variables] for name, opt in agent.optimizers.items()}
+
+
+def assert_same(a, b, rtol: float = 0.0, atol: float = 0.0) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        for x, y in zip(a[key], b[key], strict=True):
+            if rtol == atol == 0.0:
+                np.testing.assert_array_equal(x, y, err_msg=key)
+            else:
+                np.testing.assert_allclose(x, y, rtol=rtol, atol=atol, err_msg=key)
+
+
+def block(agent: SACAgent, n_updates: int, seed: int = 5) -> list[np.ndarray]:
+    """A fixed (n_updates, batch, ...) block of batches, independent of the agent's sampler."""
+    memory, rng = agent.memory, np.random.default_rng(seed)
+    index = rng.integers(0, len(memory), size=(n_updates, agent.batch_size))
+    return [
+        memory.state_memory[index],
+        memory.action_memory[index],
+        memory.reward_memory[index],
+        memory.new_state_memory[index],
+        memory.terminal_memory[index].astype(np.float32),
+    ]
+
+
+def test_construction_builds_everything_and_copies_target():
+    agent = SACAgent(STATE, ACTIONS, seed=3, **SMALL)
+    for name in NETWORK_NAMES:
+        assert agent.network(name).built and agent.network(name).weights
+    for v, t in zip(agent.value.weights, agent.target_value.weights, strict=True):
+        np.testing.assert_array_equal(v.numpy(), t.numpy())
+    assert all(len(opt.variables) > 2 for opt in agent.optimizers.values())
+    assert all(int(opt.iterations.numpy()) == 0 for opt in agent.optimizers.values())
+    assert agent.learn() is None  # empty memory
+    config = agent.get_config()
+    assert SACAgent(**json.loads(json.dumps(config))).get_config() == config
+
+
+def test_choose_action_range_determinism_and_speed():
+    agent = SACAgent(60, 8, seed=0)  # full-size networks: the speed matters at this size
+    obs = np.random.default_rng(0).standard_normal(60).astype(np.float32)
+    action = agent.choose_action(obs)
+    assert action.shape == (8,) and action.dtype == np.float32
+    assert np.all(np.abs(action) <= 1.0)
+    assert not np.array_equal(action, agent.choose_action(obs))
+    mean, _ = agent.actor(obs[None])
+    deterministic = agent.choose_action(obs, deterministic=True)
+    np.testing.assert_allclose(deterministic, np.tanh(mean.numpy()[0]), rtol=1e-5, atol=1e-6)
+    state = agent.action_rng.bit_generator.state
+    np.testing.assert_array_equal(deterministic, agent.choose_action(obs, deterministic=True))
+    assert agent.action_rng.bit_generator.state == state  # deterministic draws no noise
+    assert agent.choose_action(np.stack([obs, obs])).shape == (2, 8)
+    times = []
+    for _ in range(200):
+        start = time.perf_counter()
+        agent.choose_action(obs)
+        times.append(time.perf_counter() - start)
+    assert np.median(times) < 1e-3
+
+
+def test_learn_waits_for_one_batch():
+    agent = make_agent(n_transitions=BATCH - 1)
+    assert agent.learn() is None
+    assert agent.update_count == 0
+
+
+def test_one_learn_changes_every_network_and_moves_target_by_tau():
+    agent = make_agent(seed=1, jit_compile=False)  # the XLA path is held to this one below
+    before = weights(agent)
+    losses = agent.learn()
+    after = weights(agent)
+    assert set(losses) == {
+        "value_loss",
+        "actor_loss",
+        "critic_1_loss",
+        "critic_2_loss",
+        "alpha",
+        "skipped",
+    }
+    assert losses["skipped"] == 0 and losses["alpha"] == 1.0
+    for name in ("actor", "critic_1", "critic_2", "value"):
+        for old, new in zip(before[name], after[name], strict=True):
+            assert not np.array_equal(old, new), name
+    for old_target, new_value, new_target in zip(
+        before["target_value"], after["value"], after["target_value"], strict=True
+    ):
+        expected = agent.tau * new_value + (1.0 - agent.tau) * old_target
+        np.testing.assert_allclose(new_target, expected, rtol=1e-6, atol=1e-9)
+    iterations = {name: int(opt.iterations.numpy()) for name, opt in agent.optimizers.items()}
+    assert iterations == {"actor": 1, "critic_1": 1, "critic_2": 1, "value": 1, "alpha": 0}
+    assert agent.update_count == 1 and agent.skipped_updates == 0
+
+
+def test_critic_loss_uses_reward_scale_and_terminated():
+    agent = make_agent(seed=2, reward_scale=3.0, jit_compile=False)
+    states, actions, rewards, states_, terminated = block(agent, 1)
+    assert 0 < terminated.sum() < BATCH
+    q_hat = agent.reward_scale * rewards[0] + agent.gamma * (1.0 - terminated[0]) * (
+        agent.target_value(states_[0]).numpy()
+    )
+    expected = 0.5 * np.mean((agent.critic_1(states[0], actions[0]).numpy() - q_hat) ** 2)
+    losses = agent.learn_from_batches(states, actions, rewards, states_, terminated)
+    np.testing.assert_allclose(losses["critic_1_loss"], expected, rtol=1e-5)
+
+
+@pytest.mark.parametrize("jit_compile, learn_alpha", [(True, True), (False, False)])
+def test_compiled_update_matches_eager(jit_compile, learn_alpha):
+    """The tf.function (XLA by default) update against the same update run op by op."""
+    config = dict(learn_alpha=learn_alpha, reward_scale=1.0)
+    compiled = make_agent(seed=4, jit_compile=jit_compile, **config)
+    eager = make_agent(seed=4, **config)
+    data = block(compiled, 3)
+    compiled_losses = compiled.learn_from_batches(*data)
+    eager_losses = eager.learn_from_batches(*data, eager=True)
+    assert compiled_losses.keys() == eager_losses.keys()
+    for key in compiled_losses:
+        np.testing.assert_allclose(compiled_losses[key], eager_losses[key], rtol=1e-5, atol=1e-6)
+    assert_same(weights(compiled), weights(eager), rtol=1e-5, atol=1e-6)
+    assert_same(optimizer_state(compiled), optimizer_state(eager), rtol=1e-4, atol=1e-8)
+    if learn_alpha:
+        assert compiled.alpha != 1.0
+        np.testing.assert_allclose(compiled.alpha, eager.alpha, rtol=1e-6)
+
+
+def test_same_seed_gives_identical_updates():
+    a, b = make_agent(seed=7, jit_compile=False), make_agent(seed=7, jit_compile=False)
+    for agent in (a, b):
+        agent.learn(2)
+        agent.learn(2)
+    assert_same(weights(a), weights(b))
+    assert_same(optimizer_state(a), optimizer_state(b))
+    assert a._compiled_learn.experimental_get_tracing_count() == 1  # no retracing per call
+    obs = np.ones(STATE, np.float32)
+    np.testing.assert_array_equal(a.choose_action(obs), b.choose_action(obs))
+    other = make_agent(seed=8, n_transitions=0)
+    assert not np.array_equal(weights(a)["actor"][0], weights(other)["actor"][0])
+
+
+@pytest.mark.parametrize("jit_compile, learn_alpha", [(True, True), (False, False)])
+def test_save_load_resumes_exactly(tmp_path, jit_compile, learn_alpha):
+    config = dict(learn_alpha=learn_alpha, jit_compile=jit_compile)
+    saved = make_agent(seed=11, **config)
+    saved.learn(2)
+    saved.learn_from_batches(*block(saved, 2, seed=1))
+    obs = np.linspace(-1, 1, STATE, dtype=np.float32)
+    saved.choose_action(obs)
+    saved.skipped_updates = 5  # a counter value that only a restore can reproduce
+    saved.save_models(tmp_path / "models")
+    saved.save_replay_buffer(tmp_path / "buffer")
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == sorted(
+        [f"{name}.weights.h5" for name in NETWORK_NAMES] + ["agent_state.npz"]
+    )
+
+    # Another seed and an empty memory: everything that matters must come from the files.
+    restored = make_agent(seed=12, n_transitions=0, **config)
+    restored.load_models(tmp_path / "models")
+    restored.load_replay_buffer(tmp_path / "buffer")
+    assert_same(weights(restored), weights(saved))
+    assert_same(optimizer_state(restored), optimizer_state(saved))
+    assert restored.update_count == saved.update_count == 4
+    assert restored.skipped_updates == 5
+    assert restored.alpha == saved.alpha
+    np.testing.assert_array_equal(
+        restored.choose_action(obs, deterministic=True), saved.choose_action(obs, True)
+    )
+
+    assert restored.learn(2) == saved.learn(2)
+    assert_same(weights(restored), weights(saved))
+    assert_same(optimizer_state(restored), optimizer_state(saved))
+    np.testing.assert_array_equal(restored.choose_action(obs), saved.choose_action(obs))
+
+
+def test_load_refuses_other_sizes_and_missing_files(tmp_path):
+    agent = SACAgent(STATE, ACTIONS, seed=0, **SMALL)
+    agent.save_models(tmp_path)
+    with pytest.raises(ValueError, match="layer1_size"):
+        SACAgent(STATE, ACTIONS, **{**SMALL, "layer1_size": 64}).load_models(tmp_path)
+    with pytest.raises(FileNotFoundError, match="missing"):
+        agent.load_models(tmp_path / "nowhere")
+    with pytest.raises(FileNotFoundError, match="missing"):
+        agent.load_replay_buffer(tmp_path / "nowhere")
+
+
+def test_non_finite_batch_is_skipped():
+    agent = make_agent(seed=9)  # XLA: the skip is a conditional inside the compiled loop
+    before_weights, before_optimizers = weights(agent), optimizer_state(agent)
+    all_bad = block(agent, 3)
+    all_bad[2][:] = np.nan
+    losses = agent.learn_from_batches(*all_bad)
+    assert losses["skipped"] == 3 and np.isnan(losses["value_loss"])
+    assert_same(weights(agent), before_weights)
+    assert_same(optimizer_state(agent), before_optimizers)
+
+    states, actions, rewards, states_, terminated = block(agent, 3)
+    rewards[1, 4] = np.nan
+    states_[2, 0, 1] = np.inf
+    losses = agent.learn_from_batches(states, actions, rewards, states_, terminated)
+    assert losses["skipped"] == 2 and np.isfinite(losses["critic_1_loss"])
+    assert agent.skipped_updates == 5 and agent.update_count == 6
+    iterations = {name: int(opt.iterations.numpy()) for name, opt in agent.optimizers.items()}
+    assert iterations == {"actor": 1, "critic_1": 1, "critic_2": 1, "value": 1, "alpha": 0}
+    for values in weights(agent).values():
+        assert all(np.all(np.isfinite(v)) for v in values)
+    assert agent._compiled_learn.experimental_get_tracing_count() == 1
+
+
+def test_agent_learns_to_reach_the_point():
+    """Reference hyperparameters, small networks: the deterministic return must improve a lot."""
+    env = PointEnv(seed=1)
+    agent = SACAgent(
+        env.state_size, env.action_size, layer1_size=64, layer2_size=64, batch_size=64, seed=0
+    )
+    initial = evaluate(agent)
+    obs, _ = env.reset()
+    for step in range(1, 2001):
+        action = agent.choose_action(obs)
+        new_obs, reward, terminated, truncated, _ = env.step(action)
+        agent.remember(obs, action, reward, new_obs, terminated)
+        obs = new_obs
+        if terminated or truncated:
+            obs, _ = env.reset()
+        if step % 4 == 0:
+            agent.learn(n_updates=4)
+    final = evaluate(agent)
+    assert initial < -8.0  # the untrained policy does not head for the target
+    assert final > -3.0 and final > initial + 5.0, (initial, final)

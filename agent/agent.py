@@ -29,7 +29,14 @@ import numpy as np
 import tensorflow as tf
 
 from agent.buffer import ReplayBuffer
-from agent.networks import ActorNetwork, CriticNetwork, NumpyActor, ValueNetwork, squashed_sample
+from agent.networks import (
+    ActorNetwork,
+    CriticNetwork,
+    NumpyActor,
+    ValueNetwork,
+    actor_variables,
+    squashed_sample,
+)
 
 NETWORK_NAMES = ("actor", "critic_1", "critic_2", "value", "target_value")
 _OPTIMIZER_NAMES = ("actor", "critic_1", "critic_2", "value", "alpha")
@@ -166,8 +173,14 @@ class SACAgent:
         )
         # The noise is drawn outside the XLA cluster: XLA's normal sampler gives other numbers
         # than TensorFlow's kernel, and the eager path must see the same noise.
+        # The call also returns the actor's new weights, so acting needs no separate read of
+        # the variables (eight eager reads cost more than a small update).
+        actor_weights = actor_variables(self.actor)
         self._compiled_learn = tf.function(
-            lambda *batch: self._compiled_updates(*batch, self._draw_noise(batch[0])),
+            lambda *batch: (
+                *self._compiled_updates(*batch, self._draw_noise(batch[0])),
+                [tf.identity(v) for v in actor_weights],
+            ),
             input_signature=batch_signature,
         )
 
@@ -248,19 +261,23 @@ class SACAgent:
         ]
         if eager:
             losses, finite = self._run_updates(*batch, self._draw_noise(batch[0]))
+            self._numpy_actor = None
         else:
-            losses, finite = self._compiled_learn(*batch)
-        self._numpy_actor = None
+            losses, finite, weights = self._compiled_learn(*batch)
+            self._numpy_actor = NumpyActor(self.actor, [w.numpy() for w in weights])
         losses, finite = losses.numpy(), finite.numpy()
-        skipped = int(np.count_nonzero(~finite))
+        skipped = len(finite) - int(np.count_nonzero(finite))
         self.update_count += len(finite)
         self.skipped_updates += skipped
-        names = (
-            _LOSS_NAMES if self.learn_alpha else tuple(n for n in _LOSS_NAMES if n != "alpha_loss")
+        means = (
+            losses[finite].mean(axis=0)
+            if skipped < len(finite)
+            else np.full(len(_LOSS_NAMES), np.nan)
         )
         result = {
-            name: float(losses[finite, _LOSS_NAMES.index(name)].mean()) if finite.any() else np.nan
-            for name in names
+            name: float(value)
+            for name, value in zip(_LOSS_NAMES, means, strict=True)
+            if self.learn_alpha or name != "alpha_loss"
         }
         result["skipped"] = float(skipped)
         return result

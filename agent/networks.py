@@ -11,6 +11,8 @@ NumPy forward pass, used to act on one observation without TensorFlow's per-call
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import keras
 import numpy as np
@@ -123,6 +125,11 @@ def squashed_sample(
     return tf.tanh(u), tf.reduce_sum(log_normal - log_det, axis=-1)
 
 
+def actor_variables(actor: ActorNetwork) -> list:
+    """The actor's variables in the order NumpyActor takes them."""
+    return [v for layer in (actor.fc1, actor.fc2, actor.mu, actor.sigma) for v in layer.weights]
+
+
 class NumpyActor:
     """The actor's forward pass in NumPy, from a snapshot of its weights (float32).
 
@@ -130,10 +137,12 @@ class NumpyActor:
     TensorFlow call costs. The snapshot must be refreshed after the actor's weights change.
     """
 
-    def __init__(self, actor: ActorNetwork) -> None:
-        layers = (actor.fc1, actor.fc2, actor.mu, actor.sigma)
+    def __init__(self, actor: ActorNetwork, weights: Sequence[Any] | None = None) -> None:
+        """Snapshot `actor`'s weights, or take `weights` (values of `actor_variables(actor)`)."""
+        if weights is None:
+            weights = [v.numpy() for v in actor_variables(actor)]
         self.w1, self.b1, self.w2, self.b2, self.w_mu, self.b_mu, self.w_sigma, self.b_sigma = (
-            np.array(v.numpy(), dtype=np.float32) for layer in layers for v in layer.weights
+            np.asarray(w, dtype=np.float32) for w in weights
         )
 
     def __call__(self, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -134,3 +134,17 @@ def test_render_colours():
     assert tuple(frame[538, 290]) == (52, 152, 219)  # cart, default dynamic blue
     assert tuple(frame[550, 100]) == (149, 165, 166)  # floor, static grey
     assert tuple(frame[300, 100]) == (255, 255, 255)  # background
+
+
+def test_fast_state_read_matches_pymunk_attributes(env):
+    """The observation read through chipmunk's bindings equals pymunk's public attributes."""
+    rng = np.random.default_rng(5)
+    env.reset(seed=0)
+    for _ in range(30):
+        obs, _, terminated, truncated, _ = env.step(rng.uniform(-1, 1, 1).astype(np.float32))
+        cart, pole = env.cart, env.pole
+        expected = [cart.position.x / 100, cart.velocity.x / 100, pole.angle, pole.angular_velocity]
+        assert env._get_state() == expected
+        np.testing.assert_array_equal(obs, np.array(expected, dtype=np.float32))
+        if terminated or truncated:
+            env.reset()

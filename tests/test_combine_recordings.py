@@ -18,6 +18,8 @@ import numpy as np
 import pytest
 
 from environment.video import VideoWriter, count_frames, read_frames
+from tests.tool_helpers import call_main
+from tests.tool_helpers import error_line as tool_error_line
 from tools import combine_recordings as combine
 from tools._common import episode_from_name, recording_label
 
@@ -53,18 +55,11 @@ def write_clip(path: Path, n_frames: int, size: tuple[int, int] = (SIZE, SIZE)) 
 
 
 def call(*argv: str | Path) -> int:
-    try:
-        return combine.main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse's usage errors
-        return exc.code
+    return call_main(combine.main, *argv)
 
 
 def error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith("combine_recordings.py: error: "), err
-    return lines[0]
+    return tool_error_line(capsys, "combine_recordings.py")
 
 
 @pytest.fixture(scope="module")

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 
 from environment.video import read_frames
+from tests.tool_helpers import call_main
+from tests.tool_helpers import error_line as tool_error_line
 from tools import images_to_video
 
 REPO = Path(__file__).resolve().parents[1]
@@ -25,18 +27,11 @@ def color(index: int) -> tuple[int, int, int]:
 
 
 def call(*argv: str | Path) -> int:
-    try:
-        return images_to_video.main([str(a) for a in argv])
-    except SystemExit as exc:  # argparse's usage errors
-        return exc.code
+    return call_main(images_to_video.main, *argv)
 
 
 def error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert len(lines) == 1 and "Traceback" not in err, err
-    assert lines[0].startswith("images_to_video.py: error: "), err
-    return lines[0]
+    return tool_error_line(capsys, "images_to_video.py")
 
 
 @pytest.fixture

@@ -13,22 +13,13 @@ import cv2
 import pytest
 
 from environment.video import count_frames
+from tests.test_main import TINY
+from tests.tool_helpers import call_main
+from tests.tool_helpers import error_line as tool_error_line
 from tools import record_savings
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_RUN = [
-    "--env_name", "cartpole",
-    "--n_games", "3",
-    "--save_every", "1",
-    "--max_steps", "25",
-    "--layer1_size", "16",
-    "--layer2_size", "16",
-    "--batch_size", "16",
-    "--buffer_size", "5000",
-    "--no_record",
-    "--seed", "3",
-    "--tf_threads", "1",
-]  # fmt: skip
+TINY_RUN = ["--env_name", "cartpole", "--n_games", "3", "--no_record", *TINY]
 STEPS = 12
 VIDEOS = ["recording_ep1.mp4", "recording_ep2.mp4", "recording_ep3.mp4", "recording_final.mp4"]
 
@@ -52,20 +43,12 @@ def run_script(script: str, *args: str, cwd: Path) -> subprocess.CompletedProces
     )
 
 
-def call(*argv: str) -> int:
-    """record_savings' main in this process (for inputs rejected before TensorFlow starts)."""
-    try:
-        return record_savings.main(list(argv))
-    except SystemExit as exc:  # argparse's usage errors
-        return exc.code
+def call(*argv: str | Path) -> int:
+    return call_main(record_savings.main, *argv)
 
 
 def error_line(capsys) -> str:
-    err = capsys.readouterr().err
-    lines = [line for line in err.splitlines() if line.strip()]
-    assert "Traceback" not in err
-    assert lines and lines[-1].startswith("record_savings.py: error: "), err
-    return lines[-1]
+    return tool_error_line(capsys, "record_savings.py", alone=False)
 
 
 def frame_size(path: Path) -> tuple[int, int]:

@@ -573,7 +573,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             resume = ckpt.latest_good_checkpoint(run_dir, warn=lambda m: print(m, file=sys.stderr))
             if resume is None:
                 raise UserError(f"nothing to recover: no complete checkpoint in {run_dir}")
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot use {run_dir} as the run folder ({exc.strerror})") from None
         for stale in run_dir.glob(".tmp_checkpoint_ep*"):  # left by a crash mid-save
             shutil.rmtree(stale, ignore_errors=True)
         return train(config, run_dir, resume)

@@ -221,3 +221,12 @@ def test_cartpole_is_solved_with_the_default_settings(tmp_path):
     solved = [line for line in result.stdout.splitlines() if line.startswith("solved at episode")]
     assert solved, result.stdout[-2000:]
     print(solved[0])
+
+
+def test_a_run_folder_that_is_a_file_is_one_line(tmp_path):
+    target = tmp_path / "taken"
+    target.write_text("mine")
+    result = run_main("--save_dir", str(target), "--n_games", "1", timeout=60)
+    assert result.returncode == 2
+    assert "cannot use" in one_error_line(result)
+    assert target.read_text() == "mine"

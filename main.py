@@ -42,7 +42,7 @@ from training.runs import (
 REPO_DIR = Path(__file__).resolve().parent
 SAVE_ROOT = REPO_DIR / "save"
 LOG_FILE = "train_log.csv"
-LOSS_KEYS = ("value_loss", "actor_loss", "critic_1_loss", "critic_2_loss", "alpha")
+LOSS_KEYS = ("value_loss", "actor_loss", "critic_1_loss", "critic_2_loss", "alpha", "alpha_loss")
 LOG_FIELDS = (
     "episode",
     "score",
@@ -62,7 +62,6 @@ RESUMABLE_FLAGS = {
     "record_steps",
     "no_record",
     "keep_buffers",
-    "tf_threads",
     "no_progress",
 }
 
@@ -98,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument(
         "--overwrite",
         action="store_true",
-        help="start afresh in a run folder that already holds a run, deleting its checkpoints",
+        help="start afresh in a run folder that already holds a run, deleting its checkpoints, "
+        "log, plot and videos",
     )
     run.add_argument("--n_games", type=int, default=30000, help="maximum number of episodes")
     run.add_argument("--max_steps", type=int, default=400, help="episode cap (a truncation)")
@@ -254,12 +254,31 @@ def resolve_run(args: argparse.Namespace, explicit: set[str]) -> tuple[dict[str,
         if not args.overwrite:
             raise UserError(
                 f"{run_dir} already holds a run: continue it with --recover, "
-                "or start over with --overwrite (deletes its checkpoints)"
+                "or start over with --overwrite (deletes that run)"
             )
-        ckpt.remove_checkpoints(run_dir)
-        for name in (LOG_FILE, CONFIG_FILE, "train.png"):
-            (run_dir / name).unlink(missing_ok=True)
+        config["_overwrite"] = True
     return config, run_dir
+
+
+def remove_run(run_dir: Path) -> None:
+    """Delete everything main.py and record_savings.py wrote into a run folder (--overwrite)."""
+    ckpt.remove_checkpoints(run_dir)
+    for name in (LOG_FILE, CONFIG_FILE, "train.png", "simulation.mp4", "simulation_h264.mp4"):
+        (run_dir / name).unlink(missing_ok=True)
+    shutil.rmtree(run_dir / "recordings", ignore_errors=True)
+
+
+def lock_run(run_dir: Path):
+    """Hold an exclusive lock on the run folder for this process's life, or raise UserError."""
+    import fcntl
+
+    handle = open(run_dir / ".lock", "w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        raise UserError(f"{run_dir} is in use by another main.py process") from None
+    return handle
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,7 +416,11 @@ def train(config: dict[str, Any], run_dir: Path, resume: ckpt.Checkpoint | None)
     if new_log:
         log.writeheader()
 
+    saved_at_step = state["total_steps"] if resume is not None else -1
+
     def save(interrupted: bool = False, partial_steps: int = 0) -> None:
+        nonlocal saved_at_step
+        saved_at_step = state["total_steps"]
         state["random"] = random_states(env)
         state["update_count"] = int(agent.update_count)
         started = time.perf_counter()
@@ -417,7 +440,7 @@ def train(config: dict[str, Any], run_dir: Path, resume: ckpt.Checkpoint | None)
                 "config": config,
             },
         )
-        ckpt.prune_buffers(run_dir, config["keep_buffers"])
+        ckpt.prune_buffers(run_dir, config["keep_buffers"], newest=state["episode"])
         plot_learning_curve(
             scores, run_dir / "train.png", f"SAC on {config['env_name']}", config["solve_score"]
         )
@@ -438,7 +461,7 @@ def train(config: dict[str, Any], run_dir: Path, resume: ckpt.Checkpoint | None)
             observation, _ = env.reset()
             score, episode_steps, done = 0.0, 0, False
             loss_sums = dict.fromkeys(LOSS_KEYS, 0.0)
-            n_losses = 0
+            loss_counts = dict.fromkeys(LOSS_KEYS, 0)
             episode_start = time.perf_counter()
             while not done:
                 action = agent.choose_action(observation)
@@ -451,10 +474,10 @@ def train(config: dict[str, Any], run_dir: Path, resume: ckpt.Checkpoint | None)
                 done = terminated or truncated
                 if state["total_steps"] % update_every == 0:
                     losses = agent.learn(update_every)
-                    if losses is not None:
-                        n_losses += 1
-                        for key in LOSS_KEYS:
-                            loss_sums[key] += float(losses.get(key, math.nan))
+                    for key in LOSS_KEYS if losses is not None else ():
+                        if key in losses:  # alpha_loss only with --learn_alpha
+                            loss_sums[key] += losses[key]
+                            loss_counts[key] += 1
                 if stop.signum is not None and not done:
                     break
             if not done:  # interrupted mid-episode: the partial episode is not scored
@@ -477,7 +500,10 @@ def train(config: dict[str, Any], run_dir: Path, resume: ckpt.Checkpoint | None)
                     "updates": int(agent.update_count),
                     "skipped_updates": int(agent.skipped_updates),
                     "wall_time": round(state["wall_time"], 3),
-                    **{k: (loss_sums[k] / n_losses if n_losses else "") for k in LOSS_KEYS},
+                    **{
+                        k: loss_sums[k] / loss_counts[k] if loss_counts[k] else ""
+                        for k in LOSS_KEYS
+                    },
                 }
             )
             log_handle.flush()
@@ -511,10 +537,18 @@ def train(config: dict[str, Any], run_dir: Path, resume: ckpt.Checkpoint | None)
         log_handle.close()
 
     if stop.signum is not None:
-        save(interrupted=True, partial_steps=episode_steps)
         name = signal.Signals(stop.signum).name
+        if saved_at_step == state["total_steps"]:
+            what = "its checkpoint is complete"
+        elif ckpt.manifest_file(run_dir, state["episode"]).exists():
+            # Keep the exact checkpoint of this episode; only the partial episode is lost.
+            what = f"kept the checkpoint of episode {state['episode']} (partial episode dropped)"
+        else:
+            state["wall_time"] = time.perf_counter() - session_start
+            save(interrupted=True, partial_steps=episode_steps)
+            what = "checkpoint written"
         print(
-            f"stopped by {name} at episode {state['episode']}: checkpoint written; "
+            f"stopped by {name} at episode {state['episode']}: {what}; "
             "continue with python main.py --recover",
             file=sys.stderr,
             flush=True,
@@ -525,14 +559,23 @@ def train(config: dict[str, Any], run_dir: Path, resume: ckpt.Checkpoint | None)
         state["finished"] = True
         save()
     signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    finish(config, run_dir, env, agent, scores)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        finish(config, run_dir, env, agent, scores)
+    except KeyboardInterrupt:
+        print(
+            "interrupted during the final recording: the checkpoint is complete; "
+            "python main.py --recover makes the recording",
+            file=sys.stderr,
+        )
+        return 130
     return 0
 
 
 def finish(config, run_dir: Path, env, agent, scores, plot_only_missing: bool = False) -> None:
     """The learning curve and the recording of the trained agent."""
     from environment import create_environment
+    from environment.video import h264_path
     from training.plotting import plot_learning_curve
     from training.recording import record_policy
 
@@ -542,7 +585,8 @@ def finish(config, run_dir: Path, env, agent, scores, plot_only_missing: bool = 
         print(f"learning curve: {plot}")
     env.close()
     video = run_dir / "simulation.mp4"
-    if config["no_record"] or (plot_only_missing and video.exists()):
+    recorded = video.exists() and h264_path(video).exists()
+    if config["no_record"] or (plot_only_missing and recorded):
         return
     recorder = create_environment(
         config["env_name"], render_mode="rgb_array", max_episode_steps=config["max_steps"]
@@ -577,6 +621,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             run_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise UserError(f"cannot use {run_dir} as the run folder ({exc.strerror})") from None
+        lock = lock_run(run_dir)  # noqa: F841 (held until the process exits)
+        if config.pop("_overwrite", False):
+            remove_run(run_dir)
         for stale in run_dir.glob(".tmp_checkpoint_ep*"):  # left by a crash mid-save
             shutil.rmtree(stale, ignore_errors=True)
         return train(config, run_dir, resume)

@@ -122,7 +122,7 @@ def test_resaving_an_episode_replaces_it(tmp_path):
 def test_prune_keeps_the_newest_buffers_and_every_model(tmp_path):
     for episode in range(1, 6):
         _write_fake(tmp_path, episode)
-        ckpt.prune_buffers(tmp_path, keep=2)
+        ckpt.prune_buffers(tmp_path, keep=2, newest=episode)
     assert sorted(p.name for p in tmp_path.glob("replay_buffer_ep*")) == [
         "replay_buffer_ep4",
         "replay_buffer_ep5",
@@ -149,3 +149,13 @@ def test_remove_checkpoints_only_touches_checkpoint_files(tmp_path):
     ckpt.remove_checkpoints(tmp_path)
     assert not ckpt.has_checkpoint_files(tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_prune_ignores_checkpoints_newer_than_the_one_just_written(tmp_path):
+    for episode in (1, 2, 3):
+        _write_fake(tmp_path, episode)
+    # A run recovered from episode 1 writes episode 2 again while a stale 3 is still there.
+    _write_fake(tmp_path, 2)
+    ckpt.prune_buffers(tmp_path, keep=1, newest=2)
+    assert ckpt.verify_checkpoint(tmp_path, 2).buffer_dir is not None
+    assert ckpt.verify_checkpoint(tmp_path, 1).buffer_dir is None

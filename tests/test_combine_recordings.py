@@ -206,7 +206,7 @@ def test_bad_flags(clips, tmp_path, capsys):
     assert call(clips, "--no-video") == 2
     assert "--no-video needs --frames-dir" in error_line(capsys)
     assert call(clips, "-o", tmp_path / "o.mp4", "--max-size", "5") == 2
-    assert "--max-size must be at least 16" in error_line(capsys)
+    assert "--max-size must be at least 64" in error_line(capsys)
     assert call(clips, "-o", tmp_path / "o.mp4", "--fps", "-3") == 2
     assert "--fps must be a positive number" in error_line(capsys)
     assert not list(tmp_path.iterdir())

@@ -189,12 +189,20 @@ def _wait_for_checkpoint(
         time.sleep(0.1)
 
 
+def _wait_for_log_rows(run_dir: Path, process: subprocess.Popen, rows: int) -> None:
+    deadline = time.monotonic() + 120
+    while not (run_dir / "train_log.csv").exists() or len(read_log(run_dir)) < rows:
+        assert process.poll() is None, process.communicate()
+        assert time.monotonic() < deadline, "the run made no progress"
+        time.sleep(0.1)
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_saves_a_checkpoint_and_exits(tmp_path, signum):
+def test_a_signal_mid_run_writes_a_checkpoint_and_exits(tmp_path, signum):
+    """No checkpoint for the current episode yet: the signal writes one (marked interrupted)."""
     run_dir = tmp_path / "run"
-    process = _start(run_dir, "--n_games", "100000", "--no_record", *TINY)
-    _wait_for_checkpoint(run_dir, process)
-    time.sleep(1.0)
+    process = _start(run_dir, "--n_games", "100000", "--no_record", *TINY, "--save_every", "1000")
+    _wait_for_log_rows(run_dir, process, 3)
     process.send_signal(signum)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 128 + signum, err
@@ -202,11 +210,26 @@ def test_a_signal_saves_a_checkpoint_and_exits(tmp_path, signum):
     checkpoint = ckpt.latest_good_checkpoint(run_dir)
     assert checkpoint is not None and checkpoint.manifest["interrupted"] is True
     episodes = [line for line in out.splitlines() if line.startswith("episode ")]
-    assert checkpoint.episode == len(episodes)
+    assert checkpoint.episode == len(episodes) >= 3
     resumed = run_main("--recover", "--save_dir", str(run_dir), "--n_games",
                        str(checkpoint.episode + 1), "--no_record")  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     assert f"episode {checkpoint.episode + 1} score" in resumed.stdout
+
+
+def test_a_signal_keeps_an_exact_checkpoint_of_the_same_episode(tmp_path):
+    """With a checkpoint after every episode, a signal keeps it rather than overwrite it."""
+    run_dir = tmp_path / "run"
+    process = _start(run_dir, "--n_games", "100000", "--no_record", *TINY)
+    _wait_for_checkpoint(run_dir, process, after=2)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    assert "kept the checkpoint" in err or "its checkpoint is complete" in err, err
+    checkpoint = ckpt.latest_good_checkpoint(run_dir)
+    assert checkpoint.manifest["interrupted"] is False
+    episodes = [line for line in out.splitlines() if line.startswith("episode ")]
+    assert checkpoint.episode == len(episodes)
 
 
 @pytest.mark.slow
@@ -230,3 +253,33 @@ def test_a_run_folder_that_is_a_file_is_one_line(tmp_path):
     assert result.returncode == 2
     assert "cannot use" in one_error_line(result)
     assert target.read_text() == "mine"
+
+
+def test_a_second_process_on_the_same_run_is_refused(tmp_path):
+    run_dir = tmp_path / "run"
+    process = _start(run_dir, "--n_games", "100000", "--no_record", *TINY)
+    try:
+        _wait_for_checkpoint(run_dir, process)
+        second = run_main("--recover", "--save_dir", str(run_dir), timeout=60)
+        assert second.returncode == 2
+        assert "in use by another main.py process" in one_error_line(second)
+    finally:
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=120)
+    assert ckpt.latest_good_checkpoint(run_dir) is not None
+
+
+def test_overwrite_also_removes_the_old_runs_videos(tmp_path):
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "config.json").write_text("{}")
+    (run_dir / "recordings").mkdir()
+    (run_dir / "recordings" / "recording_ep1.mp4").write_bytes(b"old")
+    (run_dir / "simulation.mp4").write_bytes(b"old")
+    (run_dir / "notes.txt").write_text("mine")
+    result = run_main(
+        "--save_dir", str(run_dir), "--n_games", "1", "--no_record", "--overwrite", *TINY
+    )
+    assert result.returncode == 0, result.stderr
+    assert not (run_dir / "recordings").exists() and not (run_dir / "simulation.mp4").exists()
+    assert (run_dir / "notes.txt").read_text() == "mine"

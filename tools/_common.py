@@ -62,8 +62,8 @@ class ToolParser(argparse.ArgumentParser):
 def run(prog: str, main: Any, argv: Sequence[str] | None) -> int:
     """Call `main(argv)`; turn a ToolError, Ctrl-C or SIGTERM into one line on stderr.
 
-    Exit codes: 2 for a ToolError, 130 when interrupted (finished videos are kept, the one being
-    written is removed with the staging folder).
+    Exit codes: 2 for a ToolError or an OSError, 130 when interrupted (finished videos are
+    kept, the one being written is removed with the staging folder).
     """
 
     def interrupt(_signum: int, _frame: Any) -> None:
@@ -75,6 +75,10 @@ def run(prog: str, main: Any, argv: Sequence[str] | None) -> int:
         return main(argv)
     except ToolError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # an unwritable output, a full disk, a file that vanished
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"{prog}: error: {exc.strerror or exc}{where}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"{prog}: interrupted (nothing half-written was kept)", file=sys.stderr)

@@ -193,8 +193,8 @@ def _main(argv: Sequence[str] | None) -> int:
         raise ToolError("--no-video needs --frames-dir (otherwise nothing would be written)")
     if args.no_video and args.output is not None:
         raise ToolError("--no-video and -o exclude each other")
-    if args.max_size < 16:
-        raise ToolError(f"--max-size must be at least 16 px (got {args.max_size})")
+    if args.max_size < 64:
+        raise ToolError(f"--max-size must be at least 64 px (got {args.max_size})")
     if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
         raise ToolError(f"--fps must be a positive number (got {args.fps})")
 
@@ -238,7 +238,8 @@ def combine(clips: list[Clip], output: Path | None, frames_dir: Path | None, arg
     )
     fps = args.fps or first.fps
     margin, label_h = label_geometry(cell_w, cell_h)
-    labels = [label_patch(c.label, cell_w - 2 * margin, label_h)[:, :, ::-1] for c in clips]  # BGR
+    label_w = max(8, cell_w - 2 * margin)  # tiny cells: the label is clipped, not an error
+    labels = [label_patch(c.label, label_w, label_h)[:, :, ::-1] for c in clips]  # BGR
     width, height = columns * cell_w, rows * cell_h
     print(
         f"{len(clips)} video(s) in a {columns}x{rows} grid of {cell_w}x{cell_h} cells: "

@@ -30,6 +30,7 @@ from typing import Any
 MANIFEST_FORMAT = 1
 TRAINING_STATE_FILE = "training_state.json"
 _MANIFEST_RE = re.compile(r"^checkpoint_ep(\d+)\.json$")
+_PATTERNS = ("checkpoint_ep*.json", "models_ep*", "replay_buffer_ep*", "score_history_*.npy")
 _PIECE_RE = re.compile(r"^(?:models_ep|replay_buffer_ep|score_history_)(\d+)(?:\.npy)?$")
 
 
@@ -195,13 +196,18 @@ def save_checkpoint(
     return sum(entry["size"] for entry in files.values())
 
 
-def prune_buffers(run_dir: Path, keep: int) -> list[int]:
-    """Delete the replay buffers of all but the newest `keep` checkpoints; return their episodes.
-
-    The manifest is rewritten (atomically) before the buffer goes, so it never names missing files.
+def prune_buffers(run_dir: Path, keep: int, newest: int) -> list[int]:
+    """Delete the replay buffers of all but the newest `keep` checkpoints up to episode `newest`
+    (the one just written; later ones, left by an earlier crash, do not count); return the
+    episodes pruned. The manifest is rewritten (atomically) before the buffer goes, so it never
+    names missing files.
     """
     pruned = []
-    episodes = [ep for ep in list_checkpoint_episodes(run_dir) if buffer_dir(run_dir, ep).exists()]
+    episodes = [
+        ep
+        for ep in list_checkpoint_episodes(run_dir)
+        if ep <= newest and buffer_dir(run_dir, ep).exists()
+    ]
     for episode in episodes[: max(0, len(episodes) - keep)]:
         path = manifest_file(run_dir, episode)
         try:
@@ -221,21 +227,9 @@ def prune_buffers(run_dir: Path, keep: int) -> list[int]:
 def remove_checkpoints(run_dir: Path) -> None:
     """Delete every checkpoint file of a run (used only with an explicit --overwrite)."""
     run_dir = Path(run_dir)
-    patterns = ["checkpoint_ep*.json", "models_ep*", "replay_buffer_ep*", "score_history_*.npy"]
-    for pattern in patterns + [".tmp_checkpoint_ep*"]:
+    for pattern in [*_PATTERNS, ".tmp_checkpoint_ep*"]:
         for path in run_dir.glob(pattern):
             _remove(path)
-
-
-def remove_checkpoint(run_dir: Path, episode: int) -> None:
-    """Delete the checkpoint of one episode, manifest first."""
-    for path in (
-        manifest_file(run_dir, episode),
-        models_dir(run_dir, episode),
-        buffer_dir(run_dir, episode),
-        scores_file(run_dir, episode),
-    ):
-        _remove(path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -254,8 +248,7 @@ def list_checkpoint_episodes(run_dir: Path) -> list[int]:
 def has_checkpoint_files(run_dir: Path) -> bool:
     """Whether the folder holds anything a checkpoint would write (complete or not)."""
     run_dir = Path(run_dir)
-    patterns = ["checkpoint_ep*.json", "models_ep*", "replay_buffer_ep*", "score_history_*.npy"]
-    return run_dir.is_dir() and any(next(run_dir.glob(p), None) for p in patterns)
+    return run_dir.is_dir() and any(next(run_dir.glob(p), None) for p in _PATTERNS)
 
 
 def verify_checkpoint(run_dir: Path, episode: int, check_hashes: bool = True) -> Checkpoint:
@@ -274,21 +267,22 @@ def verify_checkpoint(run_dir: Path, episode: int, check_hashes: bool = True) ->
         raise CheckpointError(f"{path.name} names another episode or format")
     for name, entry in manifest["files"].items():
         file = run_dir / name
-        if not file.is_file():
-            raise CheckpointError(f"{name} is missing")
-        if file.stat().st_size != entry["size"]:
-            raise CheckpointError(f"{name} has the wrong size")
-        if check_hashes and _sha256(file) != entry["sha256"]:
-            raise CheckpointError(f"{name} does not match its checksum")
+        try:
+            if not file.is_file():
+                raise CheckpointError(f"{name} is missing")
+            if file.stat().st_size != entry["size"]:
+                raise CheckpointError(f"{name} has the wrong size")
+            if check_hashes and _sha256(file) != entry["sha256"]:
+                raise CheckpointError(f"{name} does not match its checksum")
+        except OSError as exc:  # e.g. a buffer pruned by a training run meanwhile
+            raise CheckpointError(f"{name} is unreadable ({exc.strerror})") from None
     for required in (TRAINING_STATE_FILE,):
         if f"{models_dir(run_dir, episode).name}/{required}" not in manifest["files"]:
             raise CheckpointError(f"{path.name} lists no {required}")
     return Checkpoint(run_dir, episode, manifest)
 
 
-def latest_good_checkpoint(
-    run_dir: Path, warn: Callable[[str], None] = print, need_buffer: bool = False
-) -> Checkpoint | None:
+def latest_good_checkpoint(run_dir: Path, warn: Callable[[str], None] = print) -> Checkpoint | None:
     """The newest checkpoint that verifies, warning in one line about each newer damaged one."""
     run_dir = Path(run_dir)
     with_manifest = set(list_checkpoint_episodes(run_dir))
@@ -302,8 +296,6 @@ def latest_good_checkpoint(
             checkpoint = verify_checkpoint(run_dir, episode)
         except CheckpointError as exc:
             warn(f"checkpoint of episode {episode} is damaged ({exc}); trying an older one")
-            continue
-        if need_buffer and checkpoint.buffer_dir is None:
             continue
         return checkpoint
     return None

@@ -11,6 +11,13 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_FILE = "config.json"
+# What make_agent and the training loop read from a run's configuration.
+REQUIRED_KEYS = (
+    "env_name", "seed", "max_steps", "n_games", "save_every", "keep_buffers", "solve_score",
+    "solve_count", "update_every", "record_steps", "no_record", "tf_threads", "no_progress",
+    "actor_lr", "critic_lr", "value_lr", "gamma", "tau", "buffer_size", "batch_size",
+    "reward_scale", "layer1_size", "layer2_size", "learn_alpha", "alpha_lr",
+)  # fmt: skip
 
 
 def load_config(run_dir: Path) -> dict[str, Any]:
@@ -19,9 +26,13 @@ def load_config(run_dir: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist (not a run folder made by main.py)")
     try:
-        return json.loads(path.read_text())
+        config = json.loads(path.read_text())
     except ValueError:
         raise ValueError(f"{path} is not valid JSON") from None
+    missing = [k for k in REQUIRED_KEYS if k not in config] if isinstance(config, dict) else None
+    if missing is None or missing:
+        raise ValueError(f"{path} is not a configuration written by main.py (missing {missing})")
+    return config
 
 
 def make_agent(config: dict[str, Any], env):

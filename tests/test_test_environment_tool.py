@@ -117,6 +117,8 @@ def test_the_tool_initialises_no_audio(tmp_path):
         (["cartpole", "--headless", "--script", "x:3"], "unknown key"),
         (["cartpole", "--headless"], "--headless needs --script"),
         (["cartpole", "--headless", "--frames", "-1"], "--frames must be >= 0"),
+        (["cartpole", "--headless", "--frames", "1", "--start-noise", "nan"], "--start-noise"),
+        (["cartpole", "--headless", "--frames", "1", "--screenshot", "/proc/x.png"], "cannot save"),
     ],
 )
 def test_bad_arguments_exit_with_one_line(args, message):
@@ -124,7 +126,8 @@ def test_bad_arguments_exit_with_one_line(args, message):
         [sys.executable, str(TOOL), *args], capture_output=True, text=True, timeout=60
     )
     assert result.returncode == 2
-    assert message in result.stderr and "Traceback" not in result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0], result.stderr
 
 
 def test_keyboard_mode_with_simulated_keys(tmp_path, monkeypatch, capsys):

@@ -26,6 +26,7 @@ saves the reset state alone (that is how the README's images/ were made).
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from pathlib import Path
@@ -38,6 +39,7 @@ import pygame
 
 from environment import ENVIRONMENT_ALIASES, create_environment, resolve_environment_name
 from environment.environment import FPS, SCREEN_SIZE, BaseEnvironment
+from tools._common import ToolParser
 
 PLUS_KEYS = ("1", "2", "3", "4", "5", "6", "7", "8")
 MINUS_KEYS = ("a", "s", "d", "f", "g", "h", "j", "k")
@@ -254,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     names = "; ".join(
         f"{canonical} ({', '.join(aliases)})" for canonical, aliases in ENVIRONMENT_ALIASES.items()
     )
-    parser = argparse.ArgumentParser(
+    parser = ToolParser(
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -292,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--frames must be >= 0, got {args.frames}")
     if args.headless and script is None and args.frames is None:
         parser.error("--headless needs --script and/or --frames (there is no keyboard)")
-    if args.start_noise < 0:
-        parser.error(f"--start-noise must be >= 0, got {args.start_noise}")
+    if not (math.isfinite(args.start_noise) and args.start_noise >= 0):
+        parser.error(f"--start-noise must be a finite number >= 0, got {args.start_noise}")
 
     env = create_environment(canonical, start_noise=args.start_noise)
     if args.headless:
@@ -315,7 +317,10 @@ def main(argv: list[str] | None = None) -> int:
             print(key_help(), flush=True)
             run_keyboard(player)
         if args.screenshot is not None:
-            player.save_screenshot(args.screenshot)
+            try:
+                player.save_screenshot(args.screenshot)
+            except (OSError, pygame.error) as error:
+                parser.error(f"cannot save the screenshot to {args.screenshot} ({error})")
         returns = ", ".join(f"{r:.1f}" for r in player.returns)
         print(
             f"done: {canonical}, {player.total_steps} steps, {len(player.returns)} episodes "

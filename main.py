@@ -33,14 +33,13 @@ from environment import resolve_environment_name
 from training import checkpoints as ckpt
 from training.runs import (
     CONFIG_FILE,
+    SAVE_ROOT,
     import_tensorflow_quietly,
     load_config,
     make_agent,
     most_recent_run,
 )
 
-REPO_DIR = Path(__file__).resolve().parent
-SAVE_ROOT = REPO_DIR / "save"
 LOG_FILE = "train_log.csv"
 LOSS_KEYS = ("value_loss", "actor_loss", "critic_1_loss", "critic_2_loss", "alpha", "alpha_loss")
 LOG_FIELDS = (

@@ -33,7 +33,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from environment.video import h264_path
 from tools._common import (
-    REPO_DIR,
     ToolError,
     ToolParser,
     progress,
@@ -44,10 +43,15 @@ from tools._common import (
     warn,
 )
 from training import checkpoints as ckpt
-from training.runs import CONFIG_FILE, import_tensorflow_quietly, load_config, most_recent_run
+from training.runs import (
+    CONFIG_FILE,
+    SAVE_ROOT,
+    import_tensorflow_quietly,
+    load_config,
+    most_recent_run,
+)
 
 PROG = "record_savings.py"
-SAVE_ROOT = REPO_DIR / "save"
 RECORDINGS_DIR = "recordings"
 REQUIRED_CONFIG = ("env_name", "max_steps", "layer1_size", "layer2_size")
 
@@ -105,22 +109,10 @@ def video_files(out_dir: Path, name: str, h264: bool) -> list[Path]:
 
 def good_checkpoints(run_dir: Path) -> list[ckpt.Checkpoint]:
     """Every checkpoint that verifies, oldest first; one line on stderr for each damaged one."""
-    with_manifest = set(ckpt.list_checkpoint_episodes(run_dir))
-    orphans = {
-        int(p.name.removeprefix("models_ep"))
-        for p in run_dir.glob("models_ep*")
-        if p.name.removeprefix("models_ep").isdigit()
-    }
-    good = []
-    for episode in sorted(with_manifest | orphans):
-        if episode not in with_manifest:
-            warn(PROG, f"checkpoint of episode {episode} is damaged (no manifest): skipped")
-            continue
-        try:
-            good.append(ckpt.verify_checkpoint(run_dir, episode))
-        except ckpt.CheckpointError as exc:
-            warn(PROG, f"checkpoint of episode {episode} is damaged ({exc}): skipped")
-    return good
+    skip = ckpt.iter_good_checkpoints(
+        run_dir, lambda m: warn(PROG, f"{m}: skipped"), newest_first=False
+    )
+    return list(skip)
 
 
 def is_finished(checkpoint: ckpt.Checkpoint) -> bool:

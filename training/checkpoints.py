@@ -22,7 +22,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -282,20 +282,25 @@ def verify_checkpoint(run_dir: Path, episode: int, check_hashes: bool = True) ->
     return Checkpoint(run_dir, episode, manifest)
 
 
-def latest_good_checkpoint(run_dir: Path, warn: Callable[[str], None] = print) -> Checkpoint | None:
-    """The newest checkpoint that verifies, warning in one line about each newer damaged one."""
+def iter_good_checkpoints(
+    run_dir: Path, warn: Callable[[str], None] = print, newest_first: bool = True
+) -> Iterator[Checkpoint]:
+    """The checkpoints that verify, warning in one line about each damaged or incomplete one
+    (including pieces a crash left without a manifest) as the scan reaches it."""
     run_dir = Path(run_dir)
     with_manifest = set(list_checkpoint_episodes(run_dir))
     pieces = (_PIECE_RE.match(p.name) for p in run_dir.iterdir()) if run_dir.is_dir() else ()
     candidates = with_manifest | {int(m.group(1)) for m in pieces if m}
-    for episode in sorted(candidates, reverse=True):
+    for episode in sorted(candidates, reverse=newest_first):
         if episode not in with_manifest:
-            warn(f"checkpoint of episode {episode} is damaged (no manifest); trying an older one")
+            warn(f"checkpoint of episode {episode} is damaged (no manifest)")
             continue
         try:
-            checkpoint = verify_checkpoint(run_dir, episode)
+            yield verify_checkpoint(run_dir, episode)
         except CheckpointError as exc:
-            warn(f"checkpoint of episode {episode} is damaged ({exc}); trying an older one")
-            continue
-        return checkpoint
-    return None
+            warn(f"checkpoint of episode {episode} is damaged ({exc})")
+
+
+def latest_good_checkpoint(run_dir: Path, warn: Callable[[str], None] = print) -> Checkpoint | None:
+    """The newest checkpoint that verifies; each newer damaged one is reported in one line."""
+    return next(iter_good_checkpoints(run_dir, lambda m: warn(f"{m}; trying an older one")), None)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 CONFIG_FILE = "config.json"
+SAVE_ROOT = Path(__file__).resolve().parents[1] / "save"  # default home of the run folders
 # What make_agent and the training loop read from a run's configuration.
 REQUIRED_KEYS = (
     "env_name", "seed", "max_steps", "n_games", "save_every", "keep_buffers", "solve_score",

@@ -18,6 +18,15 @@ _FORMAT_VERSION = 1
 class ReplayBuffer:
     """Transitions (s, a, r, s', terminated); `terminated` excludes time-limit truncations."""
 
+    # The arrays of transitions, as named in saved files.
+    ARRAYS = (
+        "state_memory",
+        "new_state_memory",
+        "action_memory",
+        "reward_memory",
+        "terminal_memory",
+    )
+
     def __init__(
         self,
         max_size: int,
@@ -122,16 +131,7 @@ class ReplayBuffer:
                 )
             mem_cntr = int(data["mem_cntr"])
             n = min(mem_cntr, mem_size)
-            arrays = {
-                name: data[name]
-                for name in (
-                    "state_memory",
-                    "new_state_memory",
-                    "action_memory",
-                    "reward_memory",
-                    "terminal_memory",
-                )
-            }
+            arrays = {name: data[name] for name in self.ARRAYS}
             if any(len(a) != n for a in arrays.values()):
                 raise ValueError(f"replay buffer file {os.fspath(path)!r} is inconsistent")
             rng_state = json.loads(str(data["rng_state"]))

@@ -74,13 +74,7 @@ def test_save_load_round_trip(tmp_path, n_stored):
     restored = ReplayBuffer(10, STATE, ACTIONS, seed=99)
     restored.load(path)
     assert restored.mem_cntr == buffer.mem_cntr
-    for name in (
-        "state_memory",
-        "new_state_memory",
-        "action_memory",
-        "reward_memory",
-        "terminal_memory",
-    ):
+    for name in ReplayBuffer.ARRAYS:
         np.testing.assert_array_equal(getattr(restored, name), getattr(buffer, name))
     for x, y in zip(restored.sample_batches(3, 8), buffer.sample_batches(3, 8), strict=True):
         np.testing.assert_array_equal(x, y)

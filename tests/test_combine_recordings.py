@@ -7,10 +7,7 @@ of a tiny training run is in tests/test_record_savings.py.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -18,7 +15,7 @@ import numpy as np
 import pytest
 
 from environment.video import VideoWriter, count_frames, read_frames
-from tests.tool_helpers import call_main
+from tests.tool_helpers import call_main, run_tool
 from tests.tool_helpers import error_line as tool_error_line
 from tools import combine_recordings as combine
 from tools._common import episode_from_name, recording_label
@@ -156,15 +153,7 @@ def test_frames_dir_alone(clips, tmp_path):
 
 def test_runs_from_another_working_directory(tmp_path):
     write_clip(tmp_path / "recording_ep3.mp4", 3, (64, 64))
-    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
-    result = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "combine_recordings.py"), "."],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_tool("combine_recordings.py", ".", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert count_frames(tmp_path / "combined.mp4") == 3  # the default output name
 

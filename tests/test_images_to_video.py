@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import cv2
@@ -12,7 +9,7 @@ import numpy as np
 import pytest
 
 from environment.video import read_frames
-from tests.tool_helpers import call_main
+from tests.tool_helpers import call_main, run_tool
 from tests.tool_helpers import error_line as tool_error_line
 from tools import images_to_video
 
@@ -79,15 +76,7 @@ def test_fps_and_a_frame_of_another_size(frames, tmp_path, capsys):
 
 
 def test_runs_from_another_working_directory(frames, tmp_path):
-    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
-    result = subprocess.run(
-        [sys.executable, str(REPO / "tools" / "images_to_video.py"), "frames", "--no-h264"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_tool("images_to_video.py", "frames", "--no-h264", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert len(read_frames(tmp_path / "output_video.mp4")) == N_FRAMES  # the default name
 

@@ -1,7 +1,12 @@
 """Helpers shared by the tests of the tools' command lines."""
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
+
+TOOLS = Path(__file__).resolve().parents[1] / "tools"
 
 
 def call_main(main: Callable[[list[str]], int], *argv: str | Path) -> int:
@@ -20,3 +25,16 @@ def error_line(capsys, prog: str, alone: bool = True) -> str:
     assert lines and (len(lines) == 1 or not alone), err
     assert lines[-1].startswith(f"{prog}: error: "), err
     return lines[-1]
+
+
+def run_tool(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run tools/<script> as a user would, from the working directory `cwd`, headless."""
+    env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
+    return subprocess.run(
+        [sys.executable, str(TOOLS / script), *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )

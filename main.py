@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import gc
 import math
 import os
 import random
@@ -389,7 +390,10 @@ def train(config: dict[str, Any], run_dir: Path, resume: ckpt.Checkpoint | None)
         env.reset(seed=config["seed"])  # seeds the environment's generator once per run
     else:
         state = resume.training_state()
-        agent.load_models(str(resume.models_dir))
+        try:
+            agent.load_models(str(resume.models_dir))
+        except ValueError as exc:
+            raise UserError(f"cannot resume from {resume.models_dir}: {exc}") from exc
         if resume.buffer_dir is not None:
             agent.load_replay_buffer(str(resume.buffer_dir))
         else:
@@ -455,6 +459,10 @@ def train(config: dict[str, Any], run_dir: Path, resume: ckpt.Checkpoint | None)
     update_every = config["update_every"]
     session_start = time.perf_counter() - state["wall_time"]
     episode_steps = 0
+    # Everything built so far (TensorFlow, Keras, the networks) lives for the whole run: keep it
+    # out of the garbage collector's full passes, which otherwise walk it again and again.
+    gc.collect()
+    gc.freeze()
     try:
         while state["episode"] < config["n_games"] and stop.signum is None:
             observation, _ = env.reset()

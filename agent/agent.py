@@ -4,17 +4,22 @@ value network V', entropy weight through the reward scale; learned temperature a
 One update, in the reference's order (every loss and gradient depends only on the parameters
 before the update, so they are all computed first and then applied, or all skipped):
 
-1. value:   target = min(Q1, Q2)(s, a1) - alpha * log pi(a1|s), a1 ~ pi(.|s);
+1. value:   target = min(Q1, Q2)(s, a~) - alpha * log pi(a~|s), a~ ~ pi(.|s) (no gradient);
             loss 0.5 * mean((V(s) - target)^2)
-2. actor:   loss mean(alpha * log pi(a2|s) - min(Q1, Q2)(s, a2)), a2 ~ pi(.|s) reparameterised
-   (alpha, if learned: loss -mean(log_alpha * (log pi(a2|s) - n_actions)))
+2. actor:   loss mean(alpha * log pi(a~|s) - min(Q1, Q2)(s, a~)), a~ reparameterised
+   (alpha, if learned: loss -mean(log_alpha * (log pi(a~|s) - n_actions)))
 3. critics: q_hat = reward_scale * r + gamma * (1 - terminated) * V'(s');
             loss_i 0.5 * mean((Qi(s, a) - q_hat)^2)
 4. V' <- tau * V + (1 - tau) * V'
 
+Steps 1 and 2 use one sample a~ and one evaluation of pi(.|s) and Q1, Q2 at it, as the authors'
+own SAC v1 code does (the reference drew a second sample for the actor; both estimate the same
+expectations). Q1 and Q2 are evaluated at a~ and at the buffer's action from one state part of
+their first layer (`CriticNetwork.state_part`).
+
 The agent owns all its randomness, so that a saved agent resumes bit for bit (on CPU, same
-thread settings): `action_rng` (NumPy) for action noise, `memory.rng` (NumPy) for batch indices,
-`tf_rng` (`tf.random.Generator`) for the actor's noise inside the update.
+thread settings): `action_rng` for action noise, `memory.rng` for batch indices, `noise_rng`
+for the actor's noise inside the update (all NumPy generators).
 """
 
 from __future__ import annotations
@@ -128,7 +133,7 @@ class SACAgent:
 
         self.memory = ReplayBuffer(max_size, self.input_dims, n_actions, seed=streams[0])
         self.action_rng = np.random.default_rng(streams[1])
-        self.tf_rng = tf.random.Generator.from_seed(int_seed(streams[2]), alg="philox")
+        self.noise_rng = np.random.default_rng(streams[2])
 
         sizes = dict(fc1_dims=layer1_size, fc2_dims=layer2_size)
         self.actor = ActorNetwork(n_actions, **sizes, seed=int_seed(streams[3]), name="actor")
@@ -158,31 +163,25 @@ class SACAgent:
 
         self._numpy_actor: NumpyActor | None = None  # refreshed lazily after weights change
         block = (None, self.batch_size)
-        batch_signature = (
-            tf.TensorSpec((*block, *self.input_dims), tf.float32),
-            tf.TensorSpec((*block, n_actions), tf.float32),
-            tf.TensorSpec(block, tf.float32),
-            tf.TensorSpec((*block, *self.input_dims), tf.float32),
-            tf.TensorSpec(block, tf.float32),
+        signature = (
+            tf.TensorSpec((*block, *self.input_dims), tf.float32),  # states
+            tf.TensorSpec((*block, n_actions), tf.float32),  # actions
+            tf.TensorSpec(block, tf.float32),  # rewards
+            tf.TensorSpec((*block, *self.input_dims), tf.float32),  # new states
+            tf.TensorSpec(block, tf.float32),  # terminated
+            tf.TensorSpec((*block, n_actions), tf.float32),  # the actor's noise
         )
-        noise_signature = tf.TensorSpec((*block[:1], 2, self.batch_size, n_actions), tf.float32)
-        self._compiled_updates = tf.function(
-            self._run_updates,
-            input_signature=(*batch_signature, noise_signature),
+        # One compiled call runs K updates and also returns the actor's new weights, so acting
+        # needs no separate read of the variables. The noise is drawn in NumPy and handed in:
+        # the eager path then sees the same numbers, and a call is a single XLA launch (a
+        # TensorFlow random op around it cost about a millisecond per call).
+        actor_weights = actor_variables(self.actor)
+        self._learn_function = tf.function(
+            lambda *args: (*self._run_updates(*args), [tf.identity(v) for v in actor_weights]),
+            input_signature=signature,
             jit_compile=jit_compile,
         )
-        # The noise is drawn outside the XLA cluster: XLA's normal sampler gives other numbers
-        # than TensorFlow's kernel, and the eager path must see the same noise.
-        # The call also returns the actor's new weights, so acting needs no separate read of
-        # the variables (eight eager reads cost more than a small update).
-        actor_weights = actor_variables(self.actor)
-        self._compiled_learn = tf.function(
-            lambda *batch: (
-                *self._compiled_updates(*batch, self._draw_noise(batch[0])),
-                [tf.identity(v) for v in actor_weights],
-            ),
-            input_signature=batch_signature,
-        )
+        self._compiled_learn = self._learn_function.get_concrete_function()  # traced once
 
     def network(self, name: str) -> keras.Model:
         """One of NETWORK_NAMES."""
@@ -259,11 +258,14 @@ class SACAgent:
             tf.convert_to_tensor(np.asarray(x, dtype=np.float32))
             for x in (states, actions, rewards, new_states, terminated)
         ]
+        noise = self.noise_rng.standard_normal(
+            (batch[0].shape[0], self.batch_size, self.n_actions), dtype=np.float32
+        )
         if eager:
-            losses, finite = self._run_updates(*batch, self._draw_noise(batch[0]))
+            losses, finite = self._run_updates(*batch, tf.convert_to_tensor(noise))
             self._numpy_actor = None
         else:
-            losses, finite, weights = self._compiled_learn(*batch)
+            losses, finite, weights = self._compiled_learn(*batch, tf.convert_to_tensor(noise))
             self._numpy_actor = NumpyActor(self.actor, [w.numpy() for w in weights])
         losses, finite = losses.numpy(), finite.numpy()
         skipped = len(finite) - int(np.count_nonzero(finite))
@@ -281,11 +283,6 @@ class SACAgent:
         }
         result["skipped"] = float(skipped)
         return result
-
-    def _draw_noise(self, states: tf.Tensor) -> tf.Tensor:
-        return self.tf_rng.normal(
-            tf.stack([tf.shape(states)[0], 2, self.batch_size, self.n_actions])
-        )
 
     def _run_updates(
         self,
@@ -318,48 +315,43 @@ class SACAgent:
     ) -> tuple[tf.Tensor, tf.Tensor]:
         """One SAC update (see the module docstring); returns (losses, all finite)."""
         alpha = tf.exp(self.log_alpha) if self.learn_alpha else tf.constant(1.0)
-        with tf.GradientTape() as actor_tape:
-            # pi(.|s) is the same for the value target and the actor loss: one forward pass,
-            # two independent samples.
+        with tf.GradientTape(persistent=True) as tape:
             mean, std = self.actor(state)
-            new_action, log_prob = squashed_sample(mean, std, noise[1])
-            q_new = tf.minimum(self.critic_1(state, new_action), self.critic_2(state, new_action))
+            new_action, log_prob = squashed_sample(mean, std, noise)
+            state_part_1 = self.critic_1.state_part(state)
+            state_part_2 = self.critic_2.state_part(state)
+            q_new = tf.minimum(
+                self.critic_1.q_from_state_part(state_part_1, new_action),
+                self.critic_2.q_from_state_part(state_part_2, new_action),
+            )
             actor_loss = tf.reduce_mean(alpha * log_prob - q_new)
-        value_action, value_log_prob = squashed_sample(mean, std, noise[0])
-        value_action, value_log_prob = (
-            tf.stop_gradient(value_action),
-            tf.stop_gradient(value_log_prob),
-        )
-        value_target = (
-            tf.minimum(self.critic_1(state, value_action), self.critic_2(state, value_action))
-            - alpha * value_log_prob
-        )
-        with tf.GradientTape() as value_tape:
+            value_target = tf.stop_gradient(q_new - alpha * log_prob)
             value_loss = 0.5 * tf.reduce_mean(tf.square(self.value(state) - value_target))
-        q_hat = self.reward_scale * reward + self.gamma * (1.0 - terminated) * self.target_value(
-            new_state
-        )
-        with tf.GradientTape() as critic_tape:
-            critic_1_loss = 0.5 * tf.reduce_mean(tf.square(self.critic_1(state, action) - q_hat))
-            critic_2_loss = 0.5 * tf.reduce_mean(tf.square(self.critic_2(state, action) - q_hat))
-            critic_loss = critic_1_loss + critic_2_loss
-        critic_weights = self.critic_1.trainable_weights + self.critic_2.trainable_weights
-        gradients = {
-            "value": value_tape.gradient(value_loss, self.value.trainable_weights),
-            "actor": actor_tape.gradient(actor_loss, self.actor.trainable_weights),
-        }
-        critic_gradients = critic_tape.gradient(critic_loss, critic_weights)
-        n_critic_1 = len(self.critic_1.trainable_weights)
-        gradients["critic_1"] = critic_gradients[:n_critic_1]
-        gradients["critic_2"] = critic_gradients[n_critic_1:]
-        if self.learn_alpha:
-            with tf.GradientTape() as alpha_tape:
+            q_hat = tf.stop_gradient(
+                self.reward_scale * reward
+                + self.gamma * (1.0 - terminated) * self.target_value(new_state)
+            )
+            q_1 = self.critic_1.q_from_state_part(state_part_1, action)
+            q_2 = self.critic_2.q_from_state_part(state_part_2, action)
+            critic_1_loss = 0.5 * tf.reduce_mean(tf.square(q_1 - q_hat))
+            critic_2_loss = 0.5 * tf.reduce_mean(tf.square(q_2 - q_hat))
+            if self.learn_alpha:
                 alpha_loss = -tf.reduce_mean(
                     self.log_alpha * tf.stop_gradient(log_prob + self.target_entropy)
                 )
-            gradients["alpha"] = alpha_tape.gradient(alpha_loss, [self.log_alpha])
-        else:
-            alpha_loss = tf.constant(0.0)
+            else:
+                alpha_loss = tf.constant(0.0)
+        # Each loss is differentiated with respect to its own network only: the actor loss
+        # does not move the critics, the value target does not move anything.
+        gradients = {
+            "value": tape.gradient(value_loss, self.value.trainable_weights),
+            "actor": tape.gradient(actor_loss, self.actor.trainable_weights),
+            "critic_1": tape.gradient(critic_1_loss, self.critic_1.trainable_weights),
+            "critic_2": tape.gradient(critic_2_loss, self.critic_2.trainable_weights),
+        }
+        if self.learn_alpha:
+            gradients["alpha"] = tape.gradient(alpha_loss, [self.log_alpha])
+        del tape
 
         losses = tf.stack([value_loss, actor_loss, critic_1_loss, critic_2_loss, alpha_loss, alpha])
         finite = tf.reduce_all(tf.math.is_finite(losses))
@@ -392,8 +384,7 @@ class SACAgent:
             "update_count": np.int64(self.update_count),
             "skipped_updates": np.int64(self.skipped_updates),
             "log_alpha": self.log_alpha.numpy(),
-            "tf_rng_state": self.tf_rng.state.numpy(),
-            "tf_rng_algorithm": np.int64(self.tf_rng.algorithm),
+            "noise_rng_state": np.asarray(json.dumps(self.noise_rng.bit_generator.state)),
             "action_rng_state": np.asarray(json.dumps(self.action_rng.bit_generator.state)),
         }
         for name, optimizer in self.optimizers.items():
@@ -429,9 +420,12 @@ class SACAgent:
             for i, variable in enumerate(optimizer.variables):
                 variable.assign(state[f"optimizer_{name}_{i:03d}"])
         self.log_alpha.assign(state["log_alpha"])
-        if int(state["tf_rng_algorithm"]) != self.tf_rng.algorithm:
-            raise ValueError("saved TensorFlow generator uses another algorithm")
-        self.tf_rng.state.assign(state["tf_rng_state"])
+        if "noise_rng_state" not in state:
+            raise ValueError(
+                f"{paths[-1]} was written by an earlier version of this agent (one that drew "
+                "two policy samples per update); it cannot be resumed with this one"
+            )
+        self.noise_rng.bit_generator.state = json.loads(str(state["noise_rng_state"]))
         self.action_rng.bit_generator.state = json.loads(str(state["action_rng_state"]))
         self.update_count = int(state["update_count"])
         self.skipped_updates = int(state["skipped_updates"])

@@ -62,7 +62,32 @@ class CriticNetwork(_TwoHiddenLayers):
         self.q = _dense(1, seeds[2], "q")
 
     def call(self, state: tf.Tensor, action: tf.Tensor) -> tf.Tensor:
-        return tf.squeeze(self.q(self._trunk(tf.concat([state, action], axis=-1))), axis=-1)
+        return self.q_from_state_part(self.state_part(state), action)
+
+    def state_part(self, state: tf.Tensor) -> tf.Tensor:
+        """state @ W1[:state_dims] + b1: the first layer's pre-activation without the action.
+
+        The first layer is concat(state, action) @ W1 + b1, computed as the sum of a state part
+        and an action part, so that one update evaluates Q at several actions on the same states
+        from one state part, and backpropagates to the action through its few rows of W1 only.
+        """
+        if not self.fc1.built:
+            raise RuntimeError("build the critic first by calling it on (state, action)")
+        return tf.matmul(state, self.fc1.kernel[: state.shape[-1]]) + self.fc1.bias
+
+    def q_from_state_part(self, state_part: tf.Tensor, action: tf.Tensor) -> tf.Tensor:
+        """Q(s, a) from `state_part(s)`; output shape (batch,)."""
+        n_actions = action.shape[-1]
+        x = state_part + tf.matmul(action, self.fc1.kernel[-n_actions:])
+        x = tf.nn.leaky_relu(x, alpha=LEAKY_SLOPE)
+        x = tf.nn.leaky_relu(self.fc2(x), alpha=LEAKY_SLOPE)
+        return tf.squeeze(self.q(x), axis=-1)
+
+    def build(self, state_shape: Any, action_shape: Any) -> None:
+        self.fc1.build((None, state_shape[-1] + action_shape[-1]))
+        self.fc2.build((None, self.fc1_dims))
+        self.q.build((None, self.fc2_dims))
+        self.built = True
 
 
 class ValueNetwork(_TwoHiddenLayers):

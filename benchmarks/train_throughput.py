@@ -12,6 +12,7 @@ over the repeats; all figures come from one run, so compare them with each other
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import sys
 import time
@@ -64,6 +65,8 @@ def main() -> None:
             next_observation, reward, terminated, truncated, _ = env.step(action)
             agent.remember(observation, action, reward, next_observation, terminated)
             observation = env.reset()[0] if terminated or truncated else next_observation
+        gc.collect()
+        gc.freeze()  # as main.py does before its loop
         rates = {}
         for k in (1, args.update_every):
             measure(env, agent, 2 * k, k)  # compile and warm up

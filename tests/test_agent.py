@@ -164,7 +164,7 @@ def test_same_seed_gives_identical_updates():
         agent.learn(2)
     assert_same(weights(a), weights(b))
     assert_same(optimizer_state(a), optimizer_state(b))
-    assert a._compiled_learn.experimental_get_tracing_count() == 1  # no retracing per call
+    assert a._learn_function.experimental_get_tracing_count() == 1  # no retracing per call
     obs = np.ones(STATE, np.float32)
     np.testing.assert_array_equal(a.choose_action(obs), b.choose_action(obs))
     other = make_agent(seed=8, n_transitions=0)
@@ -216,6 +216,20 @@ def test_load_refuses_other_sizes_and_missing_files(tmp_path):
         agent.load_replay_buffer(tmp_path / "nowhere")
 
 
+def test_load_refuses_a_checkpoint_of_the_two_sample_agent(tmp_path):
+    """Agents before the one-sample update saved a TensorFlow generator instead of noise_rng."""
+    agent = SACAgent(STATE, ACTIONS, seed=0, **SMALL)
+    agent.save_models(tmp_path)
+    path = tmp_path / "agent_state.npz"
+    with np.load(path) as data:
+        state = {key: data[key] for key in data.files if key != "noise_rng_state"}
+    state["tf_rng_state"] = np.zeros(3, np.int64)
+    with open(path, "wb") as f:
+        np.savez(f, **state)
+    with pytest.raises(ValueError, match="earlier version"):
+        SACAgent(STATE, ACTIONS, seed=0, **SMALL).load_models(tmp_path)
+
+
 def test_non_finite_batch_is_skipped():
     agent = make_agent(seed=9)  # XLA: the skip is a conditional inside the compiled loop
     before_weights, before_optimizers = weights(agent), optimizer_state(agent)
@@ -236,7 +250,7 @@ def test_non_finite_batch_is_skipped():
     assert iterations == {"actor": 1, "critic_1": 1, "critic_2": 1, "value": 1, "alpha": 0}
     for values in weights(agent).values():
         assert all(np.all(np.isfinite(v)) for v in values)
-    assert agent._compiled_learn.experimental_get_tracing_count() == 1
+    assert agent._learn_function.experimental_get_tracing_count() == 1
 
 
 def test_agent_learns_to_reach_the_point():

@@ -109,3 +109,18 @@ def test_seed_fixes_initial_weights(network_class):
     for a, b in zip(first, again, strict=True):
         np.testing.assert_array_equal(a, b)
     assert not np.array_equal(first[0], other[0])
+
+
+def test_critic_state_part_is_the_first_layer_without_the_action():
+    critic = CriticNetwork(32, 16, seed=4)
+    states = _states(seed=1)
+    actions = tf.constant(np.random.default_rng(2).uniform(-1, 1, (BATCH, ACTIONS)), tf.float32)
+    q = critic(states, actions).numpy()
+    w1, b1, w2, b2, w3, b3 = (w.numpy().astype(np.float64) for w in critic.weights)
+    x = np.concatenate([states.numpy(), actions.numpy()], axis=1).astype(np.float64)
+    expected = (_leaky(_leaky(x @ w1 + b1) @ w2 + b2) @ w3 + b3)[:, 0]
+    np.testing.assert_allclose(q, expected, rtol=1e-5, atol=1e-5)
+    part = critic.state_part(states)
+    np.testing.assert_array_equal(critic.q_from_state_part(part, actions).numpy(), q)
+    with pytest.raises(RuntimeError, match="build the critic"):
+        CriticNetwork(8, 8).state_part(states)

@@ -29,10 +29,16 @@ part, so the input gradient at a~ touches only the action rows of its kernel.
 `--check-flops` also sums the dot products of XLA's optimized HLO of one compiled update, as an
 independent check of the count (60/8: 1.3067 GFLOP in the HLO against 1.3073 counted).
 
+`--dot-floor` times every dot of one update alone, at its own shapes and transposition (the
+weight gradients contract over the batch and run slower than the forward products), and adds
+them up: the time an update would take if nothing but its matrix products cost anything, so a
+ceiling for updates/s on this machine that is tighter than the square-matmul limit.
+
 fraction = updates/s x FLOPs per update / matmul rate. Figures are medians over repeats; on a
 machine shared with other jobs they vary from run to run.
 
 Run: .venv/bin/python benchmarks/update_throughput.py [--repeats 5] [--threads N]
+                                                      [--check-flops] [--dot-floor]
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ import os
 import re
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -92,8 +99,11 @@ def update_flops(
     )
 
 
-def hlo_dot_flops(state: int, actions: int) -> int:
-    """FLOPs of the dot products in XLA's optimized HLO of one compiled update."""
+Dot = tuple[tuple[int, ...], tuple[int, ...], int, int]  # lhs shape, rhs shape, contracting dims
+
+
+def hlo_dots(state: int, actions: int) -> list[Dot]:
+    """The dot products in XLA's optimized HLO of one compiled update."""
     import tensorflow as tf
 
     agent = make_agent(state, actions, jit_compile=True)
@@ -106,20 +116,64 @@ def hlo_dot_flops(state: int, actions: int) -> int:
         tf.zeros((1, BATCH, actions)),
     ]
     hlo = agent._learn_function.experimental_get_compiler_ir(*args)(stage="optimized_hlo")
-    shapes, total = {}, 0
+    shapes: dict[str, tuple[int, ...]] = {}
+    dots: list[Dot] = []
     for line in hlo.splitlines():
         match = re.match(r"\s*(?:ROOT )?%([\w.\-]+) = \w+\[([\d,]*)\]", line)
         if match:
-            shapes[match.group(1)] = [int(d) for d in match.group(2).split(",") if d]
+            shapes[match.group(1)] = tuple(int(d) for d in match.group(2).split(",") if d)
         match = re.search(
-            r"= f32\[([\d,]*)\]\{[^}]*\} dot\(%([\w.\-]+), %[\w.\-]+\), "
-            r"lhs_contracting_dims=\{(\d+)\}",
+            r"= f32\[[\d,]*\]\{[^}]*\} dot\(%([\w.\-]+), %([\w.\-]+)\), "
+            r"lhs_contracting_dims=\{(\d+)\}, rhs_contracting_dims=\{(\d+)\}",
             line,
         )
         if match:
-            out = [int(d) for d in match.group(1).split(",") if d]
-            total += 2 * int(np.prod(out)) * shapes[match.group(2)][int(match.group(3))]
-    return total
+            lhs, rhs, lhs_dim, rhs_dim = match.groups()
+            dots.append((shapes[lhs], shapes[rhs], int(lhs_dim), int(rhs_dim)))
+    return dots
+
+
+def dot_flops(dot: Dot) -> int:
+    lhs, rhs, lhs_dim, _ = dot
+    return 2 * int(np.prod(lhs)) * int(np.prod(rhs)) // lhs[lhs_dim]
+
+
+def dot_floor(state: int, actions: int, repeats: int) -> tuple[float, int, int]:
+    """Seconds one update would take if every dot ran alone at its own measured speed.
+
+    Each distinct dot of the update's HLO (shapes and which dimensions it contracts, so the
+    transposed products of the weight gradients keep their own speed) is timed in an XLA loop
+    of 100 repetitions, less the same loop without the dot. Returns (seconds, dots, FLOPs).
+    """
+    import tensorflow as tf
+
+    dots = hlo_dots(state, actions)
+    reps = 100
+    total = 0.0
+    for dot, count in Counter(dots).items():
+        lhs_shape, rhs_shape, lhs_dim, rhs_dim = dot
+        lhs = tf.random.stateless_normal(lhs_shape, seed=(1, 2))
+        rhs = tf.random.stateless_normal(rhs_shape, seed=(3, 4))
+
+        def loop(with_dot: bool, lhs=lhs, rhs=rhs, lhs_dim=lhs_dim, rhs_dim=rhs_dim):
+            @tf.function(jit_compile=True)
+            def run(lhs, rhs):
+                acc = tf.zeros(())
+                for i in tf.range(reps):
+                    moved = lhs + tf.cast(i, tf.float32) * 1e-9  # defeats loop hoisting
+                    if with_dot:
+                        out = tf.tensordot(moved, rhs, axes=[[lhs_dim], [rhs_dim]])
+                    else:
+                        out = moved
+                    acc += tf.reshape(out, [-1])[0]
+                return acc
+
+            return lambda: run(lhs, rhs).numpy()
+
+        with_dot = median_rate(loop(True), reps, repeats)
+        without = median_rate(loop(False), reps, repeats)
+        total += count * max(1.0 / with_dot - 1.0 / without, 0.0)
+    return total, len(dots), sum(dot_flops(dot) for dot in dots)
 
 
 def median_rate(run: Callable[[], None], units_per_run: int, repeats: int) -> float:
@@ -192,6 +246,9 @@ def main() -> None:
     parser.add_argument(
         "--check-flops", action="store_true", help="also count the dots in XLA's optimized HLO"
     )
+    parser.add_argument(
+        "--dot-floor", action="store_true", help="also time every dot of one update alone"
+    )
     args = parser.parse_args()
 
     from agent import configure_threads
@@ -235,9 +292,18 @@ def main() -> None:
     )
     if args.check_flops:
         for state, actions, _ in SIZES:
+            dots = hlo_dots(state, actions)
             print(
-                f"{state}/{actions}: {hlo_dot_flops(state, actions) / 1e9:.4f} GFLOP in XLA's HLO, "
-                f"{update_flops(state, actions) / 1e9:.4f} counted"
+                f"{state}/{actions}: {sum(dot_flops(d) for d in dots) / 1e9:.4f} GFLOP in XLA's "
+                f"HLO ({len(dots)} dots), {update_flops(state, actions) / 1e9:.4f} counted"
+            )
+    if args.dot_floor:
+        print("\nevery dot of one update timed alone, at its own shape (a ceiling for updates/s)")
+        for state, actions, name in SIZES:
+            seconds, n_dots, flops = dot_floor(state, actions, args.repeats)
+            print(
+                f"{state}/{actions} {name}: {n_dots} dots, {seconds * 1e3:.2f} ms "
+                f"-> at most {1 / seconds:.0f} updates/s ({flops / seconds / 1e9:.0f} GFLOP/s)"
             )
 
 

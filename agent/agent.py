@@ -261,11 +261,12 @@ class SACAgent:
         noise = self.noise_rng.standard_normal(
             (batch[0].shape[0], self.batch_size, self.n_actions), dtype=np.float32
         )
+        batch.append(tf.convert_to_tensor(noise))
         if eager:
-            losses, finite = self._run_updates(*batch, tf.convert_to_tensor(noise))
+            losses, finite = self._run_updates(*batch)
             self._numpy_actor = None
         else:
-            losses, finite, weights = self._compiled_learn(*batch, tf.convert_to_tensor(noise))
+            losses, finite, weights = self._compiled_learn(*batch)
             self._numpy_actor = NumpyActor(self.actor, [w.numpy() for w in weights])
         losses, finite = losses.numpy(), finite.numpy()
         skipped = len(finite) - int(np.count_nonzero(finite))
@@ -402,6 +403,11 @@ class SACAgent:
             raise FileNotFoundError(f"missing model file(s): {', '.join(missing)}")
         with np.load(paths[-1], allow_pickle=False) as data:
             state = {key: data[key] for key in data.files}
+        if "noise_rng_state" not in state:
+            raise ValueError(
+                f"{paths[-1]} was written by an earlier version of this agent (one that drew "
+                "two policy samples per update); it cannot be resumed with this one"
+            )
         saved = json.loads(str(state["config"]))
         mismatch = {
             key: (saved.get(key), self._config[key])
@@ -420,11 +426,6 @@ class SACAgent:
             for i, variable in enumerate(optimizer.variables):
                 variable.assign(state[f"optimizer_{name}_{i:03d}"])
         self.log_alpha.assign(state["log_alpha"])
-        if "noise_rng_state" not in state:
-            raise ValueError(
-                f"{paths[-1]} was written by an earlier version of this agent (one that drew "
-                "two policy samples per update); it cannot be resumed with this one"
-            )
         self.noise_rng.bit_generator.state = json.loads(str(state["noise_rng_state"]))
         self.action_rng.bit_generator.state = json.loads(str(state["action_rng_state"]))
         self.update_count = int(state["update_count"])

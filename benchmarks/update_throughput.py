@@ -149,6 +149,7 @@ def dot_floor(state: int, actions: int, repeats: int) -> tuple[float, int, int]:
     """
     import tensorflow as tf
 
+    tf.get_logger().setLevel("ERROR")  # one tf.function per distinct dot is intended
     dots = hlo_dots(state, actions)
     reps = 100
     total = 0.0
@@ -172,32 +173,25 @@ def dot_floor(state: int, actions: int, repeats: int) -> tuple[float, int, int]:
 
             return lambda: run(lhs, rhs).numpy()
 
-        with_dot = best_rate(loop(True), reps, repeats)
-        without = best_rate(loop(False), reps, repeats)
+        with_dot = max(sample_rates(loop(True), reps, repeats))
+        without = max(sample_rates(loop(False), reps, repeats))
         total += count * max(1.0 / with_dot - 1.0 / without, 0.0)
     return total, len(dots), sum(dot_flops(dot) for dot in dots)
 
 
+def sample_rates(run: Callable[[], None], units_per_run: int, repeats: int) -> list[float]:
+    """Units per second of `repeats` calls of `run`, after one warm-up call."""
+    run()
+    measured = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        measured.append(units_per_run / (time.perf_counter() - start))
+    return measured
+
+
 def median_rate(run: Callable[[], None], units_per_run: int, repeats: int) -> float:
-    """Median over `repeats` of units per second; `run` is called once first as a warm-up."""
-    run()
-    rates = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        rates.append(units_per_run / (time.perf_counter() - start))
-    return float(np.median(rates))
-
-
-def best_rate(run: Callable[[], None], units_per_run: int, repeats: int) -> float:
-    """Highest of `repeats` rates, after one warm-up call."""
-    run()
-    best = 0.0
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        best = max(best, units_per_run / (time.perf_counter() - start))
-    return best
+    return float(np.median(sample_rates(run, units_per_run, repeats)))
 
 
 def matmul_rate(repeats: int) -> float:

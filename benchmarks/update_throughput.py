@@ -32,7 +32,10 @@ independent check of the count (60/8: 1.3067 GFLOP in the HLO against 1.3073 cou
 `--dot-floor` times every dot of one update alone, at its own shapes and transposition (the
 weight gradients contract over the batch and run slower than the forward products), and adds
 them up: the time an update would take if nothing but its matrix products cost anything, so a
-ceiling for updates/s on this machine that is tighter than the square-matmul limit.
+ceiling for updates/s on this machine that is tighter than the square-matmul limit. It does so
+twice: with XLA's dot kernels (what the compiled update uses) and with TensorFlow's MatMul op in
+a plain graph (oneDNN on x86; faster for these shapes, but out of XLA's reach, and a plain graph
+pays for each of the ~1,200 ops (constants aside) of one update: the "graph 8/call" column).
 
 fraction = updates/s x FLOPs per update / matmul rate. Figures are medians over repeats; on a
 machine shared with other jobs they vary from run to run.
@@ -138,14 +141,18 @@ def dot_flops(dot: Dot) -> int:
     return 2 * int(np.prod(lhs)) * int(np.prod(rhs)) // lhs[lhs_dim]
 
 
-def dot_floor(state: int, actions: int, repeats: int) -> tuple[float, int, int]:
+def dot_floor(
+    state: int, actions: int, repeats: int, jit_compile: bool = True
+) -> tuple[float, int, int]:
     """Seconds one update would take if every dot ran alone at its own measured speed.
 
     Each distinct dot of the update's HLO (shapes and which dimensions it contracts, so the
-    transposed products of the weight gradients keep their own speed) is timed in an XLA loop
-    of 100 repetitions, less the same loop without the dot. The fastest of `repeats` timings is
-    kept (the cost of a fixed computation, with as little of other jobs' load as was seen), so
-    the sum is a ceiling. Returns (seconds, dots, FLOPs).
+    transposed products of the weight gradients keep their own speed) is timed in a loop of 100
+    repetitions, less the same loop without the dot. The fastest of `repeats` timings is kept
+    (the cost of a fixed computation, with as little of other jobs' load as was seen), so the
+    sum is a ceiling. jit_compile=True times XLA's own dot kernels; False times TensorFlow's
+    MatMul op in a plain graph (oneDNN on x86), which XLA cannot call. Returns
+    (seconds, dots, FLOPs).
     """
     import tensorflow as tf
 
@@ -159,12 +166,17 @@ def dot_floor(state: int, actions: int, repeats: int) -> tuple[float, int, int]:
         rhs = tf.random.stateless_normal(rhs_shape, seed=(3, 4))
 
         def loop(with_dot: bool, lhs=lhs, rhs=rhs, lhs_dim=lhs_dim, rhs_dim=rhs_dim):
-            @tf.function(jit_compile=True)
+            @tf.function(jit_compile=jit_compile)
             def run(lhs, rhs):
                 acc = tf.zeros(())
                 for i in tf.range(reps):
                     moved = lhs + tf.cast(i, tf.float32) * 1e-9  # defeats loop hoisting
-                    if with_dot:
+                    if with_dot and lhs.shape.rank == rhs.shape.rank == 2:
+                        # MatMul with transpose flags: no separate transpose op in a graph
+                        out = tf.matmul(
+                            moved, rhs, transpose_a=lhs_dim == 0, transpose_b=rhs_dim == 1
+                        )
+                    elif with_dot:
                         out = tf.tensordot(moved, rhs, axes=[[lhs_dim], [rhs_dim]])
                     else:
                         out = moved
@@ -306,12 +318,14 @@ def main() -> None:
             )
     if args.dot_floor:
         print("\nevery dot of one update timed alone, at its own shape (a ceiling for updates/s)")
-        for state, actions, name in SIZES:
-            seconds, n_dots, flops = dot_floor(state, actions, args.repeats)
-            print(
-                f"{state}/{actions} {name}: {n_dots} dots, {seconds * 1e3:.2f} ms "
-                f"-> at most {1 / seconds:.0f} updates/s ({flops / seconds / 1e9:.0f} GFLOP/s)"
-            )
+        for jit_compile, kernels in ((True, "XLA's dot kernels"), (False, "TF MatMul (oneDNN)")):
+            print(kernels)
+            for state, actions, name in SIZES:
+                seconds, n_dots, flops = dot_floor(state, actions, args.repeats, jit_compile)
+                print(
+                    f"  {state}/{actions} {name}: {n_dots} dots, {seconds * 1e3:.2f} ms -> at "
+                    f"most {1 / seconds:.0f} updates/s ({flops / seconds / 1e9:.0f} GFLOP/s)"
+                )
 
 
 if __name__ == "__main__":

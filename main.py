@@ -38,6 +38,7 @@ from training.runs import (
     import_tensorflow_quietly,
     load_config,
     make_agent,
+    make_environment,
     most_recent_run,
 )
 
@@ -99,6 +100,12 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="start afresh in a run folder that already holds a run, deleting its checkpoints, "
         "log, plot and videos",
+    )
+    run.add_argument(
+        "--upright",
+        action="store_true",
+        help="bolla rolla only: the episode also ends when the torso falls 32 px (stand, "
+        "do not sit)",
     )
     run.add_argument("--n_games", type=int, default=30000, help="maximum number of episodes")
     run.add_argument("--max_steps", type=int, default=400, help="episode cap (a truncation)")
@@ -246,6 +253,8 @@ def resolve_run(args: argparse.Namespace, explicit: set[str]) -> tuple[dict[str,
 
     config = {k: v for k, v in vars(args).items() if k not in {"recover", "overwrite"}}
     config["env_name"] = env_name
+    if config["upright"] and env_name != "BollaRollaEnvironment":
+        raise UserError("--upright applies to bolla-rolla only")
     config["save_dir"] = str(run_dir)
     if config["seed"] is None:
         config["seed"] = secrets.randbelow(2**31)
@@ -365,10 +374,9 @@ def train(config: dict[str, Any], run_dir: Path, resume: ckpt.Checkpoint | None)
     from agent.agent import configure_threads
 
     configure_threads(config["tf_threads"] or None)
-    from environment import create_environment
     from training.plotting import plot_learning_curve
 
-    env = create_environment(config["env_name"], max_episode_steps=config["max_steps"])
+    env = make_environment(config)
     agent = make_agent(config, env)
     log_path = run_dir / LOG_FILE
 
@@ -581,7 +589,6 @@ def train(config: dict[str, Any], run_dir: Path, resume: ckpt.Checkpoint | None)
 
 def finish(config, run_dir: Path, env, agent, scores, plot_only_missing: bool = False) -> None:
     """The learning curve and the recording of the trained agent."""
-    from environment import create_environment
     from environment.video import h264_path
     from training.plotting import plot_learning_curve
     from training.recording import record_policy
@@ -595,9 +602,7 @@ def finish(config, run_dir: Path, env, agent, scores, plot_only_missing: bool = 
     recorded = video.exists() and h264_path(video).exists()
     if config["no_record"] or (plot_only_missing and recorded):
         return
-    recorder = create_environment(
-        config["env_name"], render_mode="rgb_array", max_episode_steps=config["max_steps"]
-    )
+    recorder = make_environment(config, render_mode="rgb_array")
     try:
         written = record_policy(
             recorder, agent, video, config["record_steps"], deterministic=True, seed=config["seed"]

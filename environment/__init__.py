@@ -2,7 +2,8 @@
 
 `create_environment(name, **kwargs)` accepts every spelling the reference used and short names,
 case-insensitively; `-`, `_` and spaces are ignored. Importing the package registers
-`PymunkCartpole-v0`, `PymunkHumanoidStanding-v0` and `PymunkBollaRolla-v0` with Gymnasium
+`PymunkCartpole-v0`, `PymunkHumanoidStanding-v0`, `PymunkBollaRolla-v0` and
+`PymunkBollaRollaUpright-v0` (bolla rolla with `upright=True`) with Gymnasium
 (`max_episode_steps=400`).
 """
 
@@ -84,11 +85,18 @@ def create_environment(name: str, **kwargs: object) -> BaseEnvironment:
     return ENVIRONMENT_CLASSES[resolve_environment_name(name)](**kwargs)
 
 
-for _canonical, _gym_id in GYM_IDS.items():
+# Gymnasium id -> (canonical name, constructor arguments).
+_GYM_REGISTRATIONS: dict[str, tuple[str, dict[str, object]]] = {
+    **{gym_id: (canonical, {}) for canonical, gym_id in GYM_IDS.items()},
+    "PymunkBollaRollaUpright-v0": ("BollaRollaEnvironment", {"upright": True}),
+}
+
+for _gym_id, (_canonical, _kwargs) in _GYM_REGISTRATIONS.items():
     if _gym_id not in gymnasium.registry:
         _cls = ENVIRONMENT_CLASSES[_canonical]
         gymnasium.register(
             id=_gym_id,
             entry_point=f"{_cls.__module__}:{_cls.__name__}",
             max_episode_steps=MAX_EPISODE_STEPS,
+            kwargs=_kwargs,
         )

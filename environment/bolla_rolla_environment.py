@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pymunk
 
 from environment.environment import BROWN, CYAN, POSITION_SCALE
@@ -53,10 +55,21 @@ class BollaRollaEnvironment(HumanoidEnvironment):
     Termination, the first that holds: |plank angle| > 0.8 rad ("plank tilted");
     |torso angle - 1.57| > 1.5 rad ("torso tilted"); the torso centre more than 40 px in x from
     the plank centre ("torso left the plank"); the ball centre more than 40 px in x from the
-    plank centre ("ball left the plank"); or a non-finite physics state. Truncation: 400 steps.
+    plank centre ("ball left the plank"); with `upright=True` only, the torso centre more than
+    32 px below its start, i.e. y / 100 > 4.22 ("torso fell"); or a non-finite physics state.
+    Truncation: 400 steps.
+
+    Without `upright` the humanoid may fold its legs and sit on the plank, which the four rules
+    allow (the reference's agent learned exactly that). `upright=True` adds the standing task's
+    rule (a fall of 32 px, relative to this task's start at y = 390 px), so that only a
+    humanoid that keeps standing on the plank survives. Physics, observation, reward and the
+    other rules are the same with and without it.
 
     ## Arguments
     See `BaseEnvironment`: `enable_rendering`, `render_mode`, `max_episode_steps`, `start_noise`.
+    `upright` (bool, default False): also end the episode when the torso falls (above).
+    The Gymnasium ids are `PymunkBollaRolla-v0` and, with `upright=True`,
+    `PymunkBollaRollaUpright-v0`.
     """
 
     state_size = 60
@@ -93,6 +106,13 @@ class BollaRollaEnvironment(HumanoidEnvironment):
     UPRIGHT_TORSO_ANGLE = 1.57  # rad, the reference's value (not pi / 2)
     MAX_TORSO_TILT = 1.5  # rad from UPRIGHT_TORSO_ANGLE
     MAX_OFFSET = 40.0  # px, in x, of the torso and of the ball from the plank centre
+    MAX_UPRIGHT_TORSO_Y = 4.22  # px / 100: 32 px below the start (upright=True only)
+
+    def __init__(self, *args: Any, upright: bool = False, **kwargs: Any) -> None:
+        if not isinstance(upright, bool):
+            raise ValueError(f"upright must be True or False, got {upright!r}")
+        self.upright = upright
+        super().__init__(*args, **kwargs)
 
     def _create_props(self) -> None:
         self.plank = pymunk.Body(
@@ -128,4 +148,6 @@ class BollaRollaEnvironment(HumanoidEnvironment):
             return "torso left the plank"
         if abs(state[0] - state[2]) * POSITION_SCALE > self.MAX_OFFSET:
             return "ball left the plank"
+        if self.upright and state[7] > self.MAX_UPRIGHT_TORSO_Y:
+            return "torso fell"
         return None

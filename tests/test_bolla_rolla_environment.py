@@ -167,3 +167,59 @@ def test_render_colours():
     assert tuple(frame[515, 290]) == (32, 175, 205)  # ball, cyan
     assert tuple(frame[482, 250]) == (139, 69, 19)  # plank, brown
     assert tuple(frame[400, 300]) == (52, 152, 219)  # torso, blue
+
+
+# ---- upright=True: the standing task's fall rule on top of the four ----------------------
+
+
+def _episode_length(env, policy) -> tuple[int, str | None]:
+    env.reset(seed=0)
+    for step in range(1, 401):
+        _, reward, terminated, truncated, info = env.step(policy())
+        if terminated or truncated:
+            return step, info.get("termination_reason")
+    raise AssertionError("the episode did not end within 400 steps")
+
+
+@pytest.mark.parametrize(("y", "done"), [(422.0, False), (422.01, True)])
+def test_upright_torso_fell_threshold(y, done):
+    env = BollaRollaEnvironment(upright=True)
+    env.reset(seed=0)
+    env.humanoid.bodies["torso"].position = (300.0, y)
+    assert env._check_done(env._get_state()) == ("torso fell" if done else None)
+
+
+def test_upright_is_off_by_default(env):
+    env.humanoid.bodies["torso"].position = (300.0, 450.0)  # sitting low on the plank
+    assert not env.upright and env._check_done(env._get_state()) is None
+
+
+def test_upright_shortens_a_passive_episode():
+    zeros = lambda: np.zeros(8, dtype=np.float32)  # noqa: E731
+    assert _episode_length(BollaRollaEnvironment(), zeros) == (30, "plank tilted")
+    assert _episode_length(BollaRollaEnvironment(upright=True), zeros) == (20, "torso fell")
+
+
+def test_upright_keeps_physics_observation_and_reward():
+    plain, upright = BollaRollaEnvironment(), BollaRollaEnvironment(upright=True)
+    rng = np.random.default_rng(1)
+    first = [env.reset(seed=3)[0] for env in (plain, upright)]
+    np.testing.assert_array_equal(*first)
+    for _ in range(15):  # both still alive: identical steps
+        action = rng.uniform(-0.2, 0.2, 8).astype(np.float32)
+        a, b = plain.step(action), upright.step(action)
+        np.testing.assert_array_equal(a[0], b[0])
+        assert a[1:4] == b[1:4]
+
+
+def test_upright_factory_and_gymnasium_id():
+    import gymnasium
+
+    from environment import create_environment
+
+    assert create_environment("bolla-rolla", upright=True).upright
+    env = gymnasium.make("PymunkBollaRollaUpright-v0")
+    assert env.unwrapped.upright and env.spec.max_episode_steps == 400
+    assert not gymnasium.make("PymunkBollaRolla-v0").unwrapped.upright
+    with pytest.raises(ValueError, match="upright"):
+        BollaRollaEnvironment(upright="yes")

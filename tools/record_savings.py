@@ -212,14 +212,11 @@ def record(jobs: list[Job], run_dir: Path, out_dir: Path, config: dict, args) ->
 
     threads = args.tf_threads if args.tf_threads is not None else config.get("tf_threads", 0)
     configure_threads(threads or None)
-    from environment import create_environment
     from training.recording import record_policy
-    from training.runs import make_agent
+    from training.runs import make_agent, make_environment
 
     try:
-        env = create_environment(
-            config["env_name"], render_mode="rgb_array", max_episode_steps=config["max_steps"]
-        )
+        env = make_environment(config, render_mode="rgb_array")
     except ValueError as exc:
         raise ToolError(f"{run_dir / CONFIG_FILE}: {str(exc).splitlines()[0]}") from None
     seed = args.seed if args.seed is not None else config.get("seed")

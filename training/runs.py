@@ -36,6 +36,19 @@ def load_config(run_dir: Path) -> dict[str, Any]:
     return config
 
 
+def environment_options(config: dict[str, Any]) -> dict[str, Any]:
+    """The environment's constructor arguments that a run's configuration fixes."""
+    return {"upright": True} if config.get("upright") else {}
+
+
+def make_environment(config: dict[str, Any], **kwargs: Any):
+    """The run's environment (its task, options and episode cap), built with `kwargs`."""
+    from environment import create_environment
+
+    kwargs.setdefault("max_episode_steps", config["max_steps"])
+    return create_environment(config["env_name"], **environment_options(config), **kwargs)
+
+
 def make_agent(config: dict[str, Any], env):
     """A SACAgent with the run's hyperparameters; sizes come from the environment's spaces."""
     from agent.agent import SACAgent

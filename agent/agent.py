@@ -12,10 +12,11 @@ before the update, so they are all computed first and then applied, or all skipp
             loss_i 0.5 * mean((Qi(s, a) - q_hat)^2)
 4. V' <- tau * V + (1 - tau) * V'
 
-Steps 1 and 2 use one sample a~ and one evaluation of pi(.|s) and Q1, Q2 at it, as the authors'
-own SAC v1 code does (the reference drew a second sample for the actor; both estimate the same
-expectations). Q1 and Q2 are evaluated at a~ and at the buffer's action from one state part of
-their first layer (`CriticNetwork.state_part`).
+With `policy_samples=1` (default) steps 1 and 2 use one sample a~ and one evaluation of
+pi(.|s) and Q1, Q2 at it, as the authors' own SAC v1 code does; `policy_samples=2` draws a
+second, independent a~ for the actor loss (and the temperature loss), as the reference did.
+Both estimate the same expectations. Q1 and Q2 are evaluated at a~ and at the buffer's action
+from one state part of their first layer (`CriticNetwork.state_part`).
 
 The agent owns all its randomness, so that a saved agent resumes bit for bit (on CPU, same
 thread settings): `action_rng` for action noise, `memory.rng` for batch indices, `noise_rng`
@@ -44,8 +45,7 @@ from agent.networks import (
 )
 
 NETWORK_NAMES = ("actor", "critic_1", "critic_2", "value", "target_value")
-_OPTIMIZER_NAMES = ("actor", "critic_1", "critic_2", "value", "alpha")
-_LOSS_NAMES = ("value_loss", "actor_loss", "critic_1_loss", "critic_2_loss", "alpha_loss", "alpha")
+LOSS_NAMES = ("value_loss", "actor_loss", "critic_1_loss", "critic_2_loss", "alpha_loss", "alpha")
 # Constructor arguments that fix the shapes of saved weights and optimizer slots.
 _STRUCTURAL_KEYS = ("input_dims", "n_actions", "layer1_size", "layer2_size", "learn_alpha")
 _STATE_FILE = "agent_state.npz"
@@ -67,6 +67,38 @@ def configure_threads(n: int | None) -> None:
         raise RuntimeError(
             "configure_threads() must be called before TensorFlow does any work"
         ) from error
+
+
+_POSITIVE_INTS = ("n_actions", "max_size", "batch_size", "layer1_size", "layer2_size")
+_POSITIVE_FLOATS = ("actor_lr", "critic_lr", "value_lr", "alpha_lr", "reward_scale")
+
+
+def _check_arguments(args: dict[str, Any]) -> None:
+    """ValueError naming the first constructor argument that cannot work, and its rule."""
+
+    def whole(value: Any) -> bool:
+        return isinstance(value, int | np.integer) and not isinstance(value, bool)
+
+    def number(value: Any) -> bool:
+        return isinstance(value, int | float | np.number) and not isinstance(value, bool)
+
+    dims = args["input_dims"]
+    dims = [dims] if np.isscalar(dims) else list(dims)
+    if not dims or not all(whole(d) and d >= 1 for d in dims):
+        raise ValueError(f"input_dims must be positive whole numbers, got {args['input_dims']!r}")
+    for name in _POSITIVE_INTS:
+        if not (whole(args[name]) and args[name] >= 1):
+            raise ValueError(f"{name} must be a whole number >= 1, got {args[name]!r}")
+    for name in _POSITIVE_FLOATS:
+        if not (number(args[name]) and np.isfinite(args[name]) and args[name] > 0):
+            raise ValueError(f"{name} must be a positive finite number, got {args[name]!r}")
+    for name in ("gamma", "tau"):
+        if not (number(args[name]) and 0 < args[name] <= 1):
+            raise ValueError(f"{name} must lie in (0, 1], got {args[name]!r}")
+    if args["policy_samples"] not in (1, 2) or isinstance(args["policy_samples"], bool):
+        raise ValueError(f"policy_samples must be 1 or 2, got {args['policy_samples']!r}")
+    if args["seed"] is not None and not (whole(args["seed"]) and args["seed"] >= 0):
+        raise ValueError(f"seed must be None or a whole number >= 0, got {args['seed']!r}")
 
 
 class SACAgent:
@@ -93,9 +125,11 @@ class SACAgent:
         layer2_size: int = 256,
         learn_alpha: bool = False,
         alpha_lr: float = 3e-4,
+        policy_samples: int = 1,
         seed: int | None = None,
         jit_compile: bool = True,
     ) -> None:
+        _check_arguments(locals())
         scalar_dims = np.isscalar(input_dims)
         dims = [int(input_dims)] if scalar_dims else [int(d) for d in input_dims]
         self._config = dict(
@@ -113,6 +147,7 @@ class SACAgent:
             layer2_size=int(layer2_size),
             learn_alpha=bool(learn_alpha),
             alpha_lr=float(alpha_lr),
+            policy_samples=int(policy_samples),
             seed=None if seed is None else int(seed),
             jit_compile=bool(jit_compile),
         )
@@ -121,10 +156,27 @@ class SACAgent:
         self.gamma, self.tau, self.reward_scale = float(gamma), float(tau), float(reward_scale)
         self.batch_size = int(batch_size)
         self.learn_alpha = bool(learn_alpha)
+        self.policy_samples = int(policy_samples)
         self.target_entropy = -float(n_actions)
         self.update_count = 0  # updates attempted, skipped ones included
         self.skipped_updates = 0  # updates dropped because a loss or gradient was not finite
 
+        self._build(max_size, actor_lr, critic_lr, value_lr, alpha_lr, seed)
+        self._numpy_actor: NumpyActor | None = None  # refreshed lazily after weights change
+        self._compile_learn(jit_compile)
+
+    def _build(
+        self,
+        max_size: int,
+        actor_lr: float,
+        critic_lr: float,
+        value_lr: float,
+        alpha_lr: float,
+        seed: int | None,
+    ) -> None:
+        """The buffer, the generators, the five networks and their optimizers."""
+        n_actions = self.n_actions
+        layer1_size, layer2_size = self._config["layer1_size"], self._config["layer2_size"]
         # One seed sequence feeds every random stream; seed=None draws fresh OS entropy.
         streams = np.random.SeedSequence(seed).spawn(7)
 
@@ -161,7 +213,9 @@ class SACAgent:
         for name, optimizer in self.optimizers.items():
             optimizer.build(self._trained_weights(name))
 
-        self._numpy_actor: NumpyActor | None = None  # refreshed lazily after weights change
+    def _compile_learn(self, jit_compile: bool) -> None:
+        """Trace the K-update call once (compiled by XLA unless `jit_compile` is False)."""
+        n_actions = self.n_actions
         block = (None, self.batch_size)
         signature = (
             tf.TensorSpec((*block, *self.input_dims), tf.float32),  # states
@@ -169,7 +223,7 @@ class SACAgent:
             tf.TensorSpec(block, tf.float32),  # rewards
             tf.TensorSpec((*block, *self.input_dims), tf.float32),  # new states
             tf.TensorSpec(block, tf.float32),  # terminated
-            tf.TensorSpec((*block, n_actions), tf.float32),  # the actor's noise
+            tf.TensorSpec((*block, self.policy_samples, n_actions), tf.float32),  # actor noise
         )
         # One compiled call runs K updates and also returns the actor's new weights, so acting
         # needs no separate read of the variables. The noise is drawn in NumPy and handed in:
@@ -236,6 +290,10 @@ class SACAgent:
         this call dropped for a non-finite loss or gradient); None while the memory holds less
         than one batch.
         """
+        if isinstance(n_updates, bool) or not isinstance(n_updates, int | np.integer):
+            raise ValueError(f"n_updates must be a whole number, got {n_updates!r}")
+        if n_updates < 1:
+            raise ValueError(f"n_updates must be at least 1, got {n_updates}")
         if len(self.memory) < self.batch_size:
             return None
         return self.learn_from_batches(*self.memory.sample_batches(n_updates, self.batch_size))
@@ -259,7 +317,8 @@ class SACAgent:
             for x in (states, actions, rewards, new_states, terminated)
         ]
         noise = self.noise_rng.standard_normal(
-            (batch[0].shape[0], self.batch_size, self.n_actions), dtype=np.float32
+            (batch[0].shape[0], self.batch_size, self.policy_samples, self.n_actions),
+            dtype=np.float32,
         )
         batch.append(tf.convert_to_tensor(noise))
         if eager:
@@ -275,11 +334,11 @@ class SACAgent:
         means = (
             losses[finite].mean(axis=0)
             if skipped < len(finite)
-            else np.full(len(_LOSS_NAMES), np.nan)
+            else np.full(len(LOSS_NAMES), np.nan)
         )
         result = {
             name: float(value)
-            for name, value in zip(_LOSS_NAMES, means, strict=True)
+            for name, value in zip(LOSS_NAMES, means, strict=True)
             if self.learn_alpha or name != "alpha_loss"
         }
         result["skipped"] = float(skipped)
@@ -318,15 +377,22 @@ class SACAgent:
         alpha = tf.exp(self.log_alpha) if self.learn_alpha else tf.constant(1.0)
         with tf.GradientTape(persistent=True) as tape:
             mean, std = self.actor(state)
-            new_action, log_prob = squashed_sample(mean, std, noise)
             state_part_1 = self.critic_1.state_part(state)
             state_part_2 = self.critic_2.state_part(state)
-            q_new = tf.minimum(
-                self.critic_1.q_from_state_part(state_part_1, new_action),
-                self.critic_2.q_from_state_part(state_part_2, new_action),
-            )
-            actor_loss = tf.reduce_mean(alpha * log_prob - q_new)
+
+            def sampled_q(sample_noise: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+                new_action, log_prob = squashed_sample(mean, std, sample_noise)
+                q_new = tf.minimum(
+                    self.critic_1.q_from_state_part(state_part_1, new_action),
+                    self.critic_2.q_from_state_part(state_part_2, new_action),
+                )
+                return q_new, log_prob
+
+            q_new, log_prob = sampled_q(noise[:, 0])
             value_target = tf.stop_gradient(q_new - alpha * log_prob)
+            if self.policy_samples == 2:
+                q_new, log_prob = sampled_q(noise[:, 1])
+            actor_loss = tf.reduce_mean(alpha * log_prob - q_new)
             value_loss = 0.5 * tf.reduce_mean(tf.square(self.value(state) - value_target))
             q_hat = tf.stop_gradient(
                 self.reward_scale * reward

@@ -12,8 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 
-_FORMAT_VERSION = 1
-
 
 class ReplayBuffer:
     """Transitions (s, a, r, s', terminated); `terminated` excludes time-limit truncations."""
@@ -101,7 +99,6 @@ class ReplayBuffer:
         with open(path, "wb") as f:
             np.savez(
                 f,
-                format_version=np.int64(_FORMAT_VERSION),
                 mem_size=np.int64(self.mem_size),
                 mem_cntr=np.int64(self.mem_cntr),
                 input_shape=np.asarray(self.input_shape, dtype=np.int64),

@@ -135,7 +135,7 @@ def test_a_fresh_run_into_a_used_folder_is_refused(tmp_path):
     ("args", "expected"),
     [
         (["--env_name", "Pendulum"], "cartpole"),
-        (["--n_games", "many"], "invalid int"),
+        (["--n_games", "many"], "--n_games must be a whole number"),
         (["--n_games", "0"], "--n_games"),
         (["--no_such_flag"], "unrecognized"),
         (["--batch_size", "64", "--buffer_size", "32"], "--batch_size"),
@@ -262,7 +262,7 @@ def test_a_second_process_on_the_same_run_is_refused(tmp_path):
         _wait_for_checkpoint(run_dir, process)
         second = run_main("--recover", "--save_dir", str(run_dir), timeout=60)
         assert second.returncode == 2
-        assert "in use by another main.py process" in one_error_line(second)
+        assert "in use by another training process" in one_error_line(second)
     finally:
         process.send_signal(signal.SIGINT)
         process.communicate(timeout=120)

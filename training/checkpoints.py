@@ -160,20 +160,11 @@ def save_checkpoint(
         "scores": scores_file(run_dir, episode),
     }
     staged = {key: tmp / path.name for key, path in targets.items()}
-    save_models(staged["models"])
-    (staged["models"] / TRAINING_STATE_FILE).write_text(json.dumps(training_state, sort_keys=True))
-    save_buffer(staged["buffer"])
-    save_scores(staged["scores"])
-
-    files: dict[str, dict[str, Any]] = {}
-    for path in _files_under(tmp):
-        _fsync_file(path)
-        files[path.relative_to(tmp).as_posix()] = {
-            "size": path.stat().st_size,
-            "sha256": _sha256(path),
-        }
-    for sub in [tmp, *[p for p in tmp.rglob("*") if p.is_dir()]]:
-        _fsync_dir(sub)
+    try:
+        files = _stage(tmp, staged, (save_models, save_buffer, save_scores), training_state)
+    except BaseException:  # a full disk, say: the half-written folder must not stay behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
     # An earlier manifest of the same episode (a run that crashed after writing it and was
     # recovered from an older checkpoint) must go first, so no manifest ever names new files.
@@ -194,6 +185,32 @@ def save_checkpoint(
     manifest["manifest_sha256"] = _manifest_body_digest(manifest)
     write_json_atomic(manifest_file(run_dir, episode), manifest)
     return sum(entry["size"] for entry in files.values())
+
+
+def _stage(
+    tmp: Path,
+    staged: dict[str, Path],
+    writers: tuple[Callable[[Path], None], ...],
+    training_state: dict[str, Any],
+) -> dict[str, dict[str, Any]]:
+    """Write the pieces of a checkpoint into `tmp` (models, buffer, scores, as `staged` names
+    them) and flush them; return their sizes and hashes."""
+    save_models, save_buffer, save_scores = writers
+    save_models(staged["models"])
+    training_state_json = json.dumps(training_state, sort_keys=True)
+    (staged["models"] / TRAINING_STATE_FILE).write_text(training_state_json)
+    save_buffer(staged["buffer"])
+    save_scores(staged["scores"])
+    files: dict[str, dict[str, Any]] = {}
+    for path in _files_under(tmp):
+        _fsync_file(path)
+        files[path.relative_to(tmp).as_posix()] = {
+            "size": path.stat().st_size,
+            "sha256": _sha256(path),
+        }
+    for sub in [tmp, *[p for p in tmp.rglob("*") if p.is_dir()]]:
+        _fsync_dir(sub)
+    return files
 
 
 def prune_buffers(run_dir: Path, keep: int, newest: int) -> list[int]:
@@ -251,7 +268,7 @@ def has_checkpoint_files(run_dir: Path) -> bool:
     return run_dir.is_dir() and any(next(run_dir.glob(p), None) for p in _PATTERNS)
 
 
-def verify_checkpoint(run_dir: Path, episode: int, check_hashes: bool = True) -> Checkpoint:
+def verify_checkpoint(run_dir: Path, episode: int) -> Checkpoint:
     """Return the checkpoint if its manifest and every file it lists check out, else raise."""
     run_dir = Path(run_dir)
     path = manifest_file(run_dir, episode)
@@ -272,7 +289,7 @@ def verify_checkpoint(run_dir: Path, episode: int, check_hashes: bool = True) ->
                 raise CheckpointError(f"{name} is missing")
             if file.stat().st_size != entry["size"]:
                 raise CheckpointError(f"{name} has the wrong size")
-            if check_hashes and _sha256(file) != entry["sha256"]:
+            if _sha256(file) != entry["sha256"]:
                 raise CheckpointError(f"{name} does not match its checksum")
         except OSError as exc:  # e.g. a buffer pruned by a training run meanwhile
             raise CheckpointError(f"{name} is unreadable ({exc.strerror})") from None

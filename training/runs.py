@@ -1,84 +1,126 @@
-"""A training run's folder: its configuration and the agent it describes."""
+"""A training run's folder: what lives in it, its configuration and the objects it describes.
+
+A run folder holds `config.json`, the checkpoints (`training/checkpoints.py`), the CSV log, the
+learning curve `train.png`, the final recording and, with --tensorboard, `tensorboard/`. A
+folder holding any of these is a used folder: a fresh run never writes into it (continue it
+with --recover, or start over with --overwrite).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import json
 import os
+import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from training import checkpoints as ckpt
+from training.config import ConfigError, RunConfig
+from training.log import LOG_FILE
+
 CONFIG_FILE = "config.json"
 SAVE_ROOT = Path(__file__).resolve().parents[1] / "save"  # default home of the run folders
-# What make_agent and the training loop read from a run's configuration.
-REQUIRED_KEYS = (
-    "env_name", "seed", "max_steps", "n_games", "save_every", "keep_buffers", "solve_score",
-    "solve_count", "update_every", "record_steps", "no_record", "tf_threads", "no_progress",
-    "actor_lr", "critic_lr", "value_lr", "gamma", "tau", "buffer_size", "batch_size",
-    "reward_scale", "layer1_size", "layer2_size", "learn_alpha", "alpha_lr",
+# Every file or folder a run writes beside its checkpoints (globs).
+RUN_OUTPUTS = (
+    CONFIG_FILE, LOG_FILE, "train_log.unreadable*.csv", "train.png", "simulation.mp4",
+    "simulation_h264.mp4", "recordings", "tensorboard",
 )  # fmt: skip
 
 
+class RunError(Exception):
+    """A problem with a run folder the user can fix; reported in one line."""
+
+
+def used_by(run_dir: Path) -> list[str]:
+    """The names of what earlier runs left in `run_dir` (empty: the folder is free)."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        return []
+    found = sorted({p.name for pattern in RUN_OUTPUTS for p in run_dir.glob(pattern)})
+    if ckpt.has_checkpoint_files(run_dir):
+        found.append("checkpoints")
+    return found
+
+
+def remove_run(run_dir: Path) -> None:
+    """Delete everything a run wrote into its folder (only with an explicit --overwrite)."""
+    ckpt.remove_checkpoints(run_dir)
+    for pattern in RUN_OUTPUTS:
+        for path in Path(run_dir).glob(pattern):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def load_config(run_dir: Path) -> dict[str, Any]:
-    """The configuration main.py wrote beside the run's checkpoints."""
+    """The run's configuration from its config.json, checked like flags; missing settings (a
+    run written before they existed) take their defaults. ValueError in one line otherwise."""
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist (not a run folder made by main.py)")
+    return _config_from_json(path.read_bytes(), str(path)).to_dict()
+
+
+def _config_from_json(data: bytes, source: str) -> RunConfig:
     try:
-        config = json.loads(path.read_text())
-    except ValueError:
-        raise ValueError(f"{path} is not valid JSON") from None
-    missing = [k for k in REQUIRED_KEYS if k not in config] if isinstance(config, dict) else None
-    if missing is None or missing:
-        raise ValueError(f"{path} is not a configuration written by main.py (missing {missing})")
-    return config
+        values = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise ConfigError(f"{source} is not valid JSON") from None
+    if not isinstance(values, dict) or "env_name" not in values:
+        raise ConfigError(f"{source} is not a configuration written by main.py")
+    return RunConfig.from_mapping(values, source)
 
 
-def environment_options(config: dict[str, Any]) -> dict[str, Any]:
-    """The environment's constructor arguments that a run's configuration fixes."""
-    return {"upright": True} if config.get("upright") else {}
+def recovered_config(run_dir: Path, checkpoint: ckpt.Checkpoint) -> tuple[RunConfig, str | None]:
+    """The run's configuration: config.json, or the checkpoint manifest's copy when config.json
+    is gone (written back then; the note says so)."""
+    path = Path(run_dir) / CONFIG_FILE
+    if path.exists():
+        return _config_from_json(path.read_bytes(), str(path)), None
+    saved = checkpoint.manifest.get("config")
+    if not isinstance(saved, dict):
+        raise RunError(f"{path} is missing and the checkpoint's manifest holds no configuration")
+    source = f"the manifest of episode {checkpoint.episode}"
+    config = RunConfig.from_mapping(saved, source)
+    ckpt.write_json_atomic(path, {**config.to_dict(), "save_dir": str(run_dir)})
+    return config, f"{CONFIG_FILE} was missing: restored from {source}"
 
 
-def make_environment(config: dict[str, Any], **kwargs: Any):
-    """The run's environment (its task, options and episode cap), built with `kwargs`."""
+def as_config(config: RunConfig | Mapping[str, Any]) -> RunConfig:
+    return config if isinstance(config, RunConfig) else RunConfig.from_mapping(config)
+
+
+def make_environment(config: RunConfig | Mapping[str, Any], **kwargs: Any):
+    """The run's environment (task, options, episode cap), built with `kwargs` on top."""
     from environment import create_environment
 
-    kwargs.setdefault("max_episode_steps", config["max_steps"])
-    return create_environment(config["env_name"], **environment_options(config), **kwargs)
+    config = as_config(config)
+    return create_environment(config.env_name, **{**config.environment_kwargs(), **kwargs})
 
 
-def make_agent(config: dict[str, Any], env):
-    """A SACAgent with the run's hyperparameters; sizes come from the environment's spaces."""
+def make_agent(config: RunConfig | Mapping[str, Any], env):
+    """A SACAgent with the run's agent settings; sizes come from the environment's spaces."""
     from agent.agent import SACAgent
 
+    config = as_config(config)
     return SACAgent(
         input_dims=env.observation_space.shape,
         n_actions=env.action_space.shape[0],
-        actor_lr=config["actor_lr"],
-        critic_lr=config["critic_lr"],
-        value_lr=config["value_lr"],
-        gamma=config["gamma"],
-        tau=config["tau"],
-        max_size=config["buffer_size"],
-        batch_size=config["batch_size"],
-        reward_scale=config["reward_scale"],
-        layer1_size=config["layer1_size"],
-        layer2_size=config["layer2_size"],
-        learn_alpha=config["learn_alpha"],
-        alpha_lr=config["alpha_lr"],
-        seed=config["seed"],
+        seed=config.seed,
+        **config.agent_kwargs(),
     )
 
 
 def most_recent_run(save_root: Path) -> Path | None:
     """The run folder under `save_root` whose newest checkpoint manifest is the newest."""
-    runs = [p.parent for p in Path(save_root).glob(f"*/{CONFIG_FILE}")]
+    runs = {p.parent for p in Path(save_root).glob(f"*/{CONFIG_FILE}")}
+    runs |= {p.parent for p in Path(save_root).glob("*/checkpoint_ep*.json")}
 
     def last_activity(run_dir: Path) -> float:
         stamps = [p.stat().st_mtime for p in run_dir.glob("checkpoint_ep*.json")]
-        return max(stamps, default=(run_dir / CONFIG_FILE).stat().st_mtime)
+        config = run_dir / CONFIG_FILE
+        return max(stamps, default=config.stat().st_mtime if config.exists() else 0.0)
 
     return max(runs, key=last_activity, default=None)
 

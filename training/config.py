@@ -1,0 +1,346 @@
+"""Every setting of a training run, declared once.
+
+`RunConfig` is the single home of a run's settings: each field carries its default, its help
+text and its validity rule. The command line of `main.py` (`build_parser`), the checks on every
+value (flags, `config.json`, sweep grids, Python callers), the agent's construction
+(`agent_kwargs`), what a checkpoint records and what `--recover` restores (`to_dict` /
+`from_mapping`) are all derived from the fields. Adding a setting is adding one field.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import math
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+SEED_LIMIT = 2**32  # every generator of a run (Python, NumPy, TensorFlow) accepts 0 .. 2**32 - 1
+
+
+class ConfigError(ValueError):
+    """A setting that cannot be used; the message is one line naming the setting and the rule."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A validity rule: a test and the words that state it ("must be at least 1")."""
+
+    test: Callable[[Any], bool]
+    text: str
+
+
+AT_LEAST_1 = Rule(lambda v: v >= 1, "must be at least 1")
+NOT_NEGATIVE = Rule(lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0")
+POSITIVE = Rule(lambda v: math.isfinite(v) and v > 0, "must be a positive finite number")
+UNIT_INTERVAL = Rule(lambda v: 0 < v <= 1, "must lie in (0, 1]")
+FINITE = Rule(math.isfinite, "must be a finite number")
+SEED = Rule(lambda v: v is None or 0 <= v < SEED_LIMIT, f"must lie in 0 .. {SEED_LIMIT - 1}")
+ANY = Rule(lambda v: True, "")
+
+
+def setting(
+    default: Any,
+    help: str,
+    rule: Rule = ANY,
+    *,
+    group: str = "run",
+    resumable: bool = False,
+    choices: tuple[Any, ...] | None = None,
+    agent_arg: str | None = None,
+) -> Any:
+    """A dataclass field of RunConfig with what the command line and the checks need.
+
+    group: "run" or "agent" (agent settings are passed to SACAgent, as `agent_arg` if the
+    agent names it differently); resumable: may change when a run is resumed.
+    """
+    metadata = dict(help=help, rule=rule, group=group, resumable=resumable, choices=choices)
+    metadata["agent_arg"] = agent_arg or (None if group == "run" else "")
+    return field(default=default, metadata=metadata)
+
+
+@dataclass
+class RunConfig:
+    """The settings of one training run (defaults: the reference's)."""
+
+    # ---- the task
+    env_name: str = setting(
+        "CartpoleEnvironment", "environment: cartpole, standing, bolla-rolla (or an alias)"
+    )
+    upright: bool = setting(
+        False, "bolla rolla only: the episode also ends when the torso falls 32 px (stand, not sit)"
+    )
+    max_steps: int = setting(400, "episode cap (a truncation)", AT_LEAST_1)
+    start_noise: float = setting(
+        0.0, "noise of the training episodes' start states (the environments' start_noise)",
+        NOT_NEGATIVE,
+    )  # fmt: skip
+    train_push: float = setting(
+        0.0, "strength of random pushes during training episodes (1.0 = 100 px/s; 0: none)",
+        NOT_NEGATIVE,
+    )  # fmt: skip
+    train_push_every: int = setting(
+        100, "steps between training pushes (the first at half of it)", AT_LEAST_1
+    )
+    # ---- the run
+    seed: int | None = setting(
+        None, "random seed, 0 .. 2**32-1 (default: drawn and recorded)", SEED
+    )
+    n_games: int = setting(30000, "maximum number of episodes", AT_LEAST_1, resumable=True)
+    solve_score: float = setting(395.0, "score that counts towards solving", FINITE)
+    solve_count: int = setting(
+        10, "consecutive episodes at --solve_score that solve the task and stop", AT_LEAST_1
+    )
+    update_every: int = setting(
+        1, "run K updates in one compiled call after every K steps (1 = the reference)",
+        AT_LEAST_1,
+    )  # fmt: skip
+    save_every: int = setting(500, "checkpoint every N episodes", AT_LEAST_1, resumable=True)
+    keep_buffers: int = setting(
+        2, "keep the replay buffers of the newest N checkpoints (weights are all kept)",
+        AT_LEAST_1, resumable=True,
+    )  # fmt: skip
+    record_steps: int = setting(1600, "frames of the final recording", AT_LEAST_1, resumable=True)
+    no_record: bool = setting(False, "skip the final recording", resumable=True)
+    zoom: float = setting(
+        1.0, "camera zoom of the final recording (1: the whole scene)",
+        Rule(lambda v: math.isfinite(v) and 1 <= v <= 8, "must lie in [1, 8]"), resumable=True,
+    )  # fmt: skip
+    tf_threads: int = setting(
+        0, "TensorFlow intra- and inter-op threads (0: TensorFlow's default)",
+        Rule(lambda v: v >= 0, "must not be negative"),
+    )  # fmt: skip
+    no_progress: bool = setting(False, "no progress bar", resumable=True)
+    tensorboard: bool = setting(
+        False, "also write per-episode TensorBoard scalars into <run>/tensorboard",
+        resumable=True,
+    )  # fmt: skip
+    # ---- the agent
+    actor_lr: float = setting(3e-4, "actor learning rate (Adam)", POSITIVE, group="agent")
+    critic_lr: float = setting(3e-4, "critics' learning rate", POSITIVE, group="agent")
+    value_lr: float = setting(3e-4, "value network learning rate", POSITIVE, group="agent")
+    gamma: float = setting(0.99, "discount factor", UNIT_INTERVAL, group="agent")
+    tau: float = setting(0.005, "Polyak rate of the target value", UNIT_INTERVAL, group="agent")
+    batch_size: int = setting(256, "minibatch size", AT_LEAST_1, group="agent")
+    buffer_size: int = setting(
+        1_000_000, "replay capacity", AT_LEAST_1, group="agent", agent_arg="max_size"
+    )
+    reward_scale: float = setting(
+        2.0, "reward multiplier in the critics' target (the inverse entropy weight)",
+        POSITIVE, group="agent",
+    )  # fmt: skip
+    layer1_size: int = setting(512, "first hidden layer width", AT_LEAST_1, group="agent")
+    layer2_size: int = setting(256, "second hidden layer width", AT_LEAST_1, group="agent")
+    policy_samples: int = setting(
+        1, "policy samples per update: 1 (one for the value target and the actor loss) or 2 "
+        "(a second one for the actor loss, the reference's)", choices=(1, 2), group="agent",
+    )  # fmt: skip
+    learn_alpha: bool = setting(
+        False, "learn the entropy temperature (target entropy -n_actions)", group="agent"
+    )
+    alpha_lr: float = setting(3e-4, "temperature learning rate", POSITIVE, group="agent")
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ---- checks ------------------------------------------------------------------------------
+
+    def validate(self) -> None:
+        """Raise ConfigError (one line: the setting and its rule) unless every value is usable."""
+        from environment import resolve_environment_name
+
+        for f in dataclasses.fields(self):
+            value = _convert(f, getattr(self, f.name))
+            object.__setattr__(self, f.name, value)
+            rule, choices = f.metadata["rule"], f.metadata["choices"]
+            if choices is not None and value not in choices:
+                raise ConfigError(f"{f.name} must be one of {_words(choices)} (got {value!r})")
+            if not rule.test(value):
+                raise ConfigError(f"{f.name} {rule.text} (got {value!r})")
+        try:
+            self.env_name = resolve_environment_name(self.env_name)
+        except ValueError as exc:
+            raise ConfigError(f"env_name: {str(exc).splitlines()[0]}") from None
+        if self.upright and self.env_name != "BollaRollaEnvironment":
+            raise ConfigError("upright applies to bolla-rolla only")
+        if self.batch_size > self.buffer_size:
+            raise ConfigError("batch_size cannot exceed buffer_size")
+
+    # ---- conversions -------------------------------------------------------------------------
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any], source: str = "settings") -> RunConfig:
+        """A validated config from a mapping (config.json, a sweep's grid, Python keywords).
+
+        Strings are parsed as on the command line; settings missing from `values` take their
+        defaults (a run written before a setting existed). Unknown keys and values that break a
+        rule raise ConfigError naming `source` (with source "command line": naming the flag).
+        """
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, value in values.items():
+            if key in RECORDED_ONLY:
+                continue
+            if key not in known:
+                raise ConfigError(_sourced(source, f"unknown setting {key!r}"))
+            kwargs[key] = value
+        try:
+            return cls(**kwargs)
+        except ConfigError as exc:
+            raise ConfigError(_sourced(source, str(exc))) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return dataclasses.replace(self, **changes)
+
+    def agent_kwargs(self) -> dict[str, Any]:
+        """The agent settings as SACAgent's keyword arguments."""
+        return {
+            f.metadata["agent_arg"] or f.name: getattr(self, f.name)
+            for f in dataclasses.fields(self)
+            if f.metadata["group"] == "agent"
+        }
+
+    def environment_kwargs(self) -> dict[str, Any]:
+        """The environment's constructor arguments the run fixes (training episodes)."""
+        kwargs: dict[str, Any] = {"max_episode_steps": self.max_steps}
+        if self.upright:
+            kwargs["upright"] = True
+        return kwargs
+
+
+# Keys a config.json holds beside the settings, for information only.
+RECORDED_ONLY = ("save_dir",)
+
+
+def _sourced(source: str, message: str) -> str:
+    return f"--{message}" if source == COMMAND_LINE else f"{source}: {message}"
+
+
+COMMAND_LINE = "command line"
+
+
+def settings() -> tuple[dataclasses.Field, ...]:
+    return dataclasses.fields(RunConfig)
+
+
+def resumable_settings() -> set[str]:
+    return {f.name for f in settings() if f.metadata["resumable"]}
+
+
+def _words(values: tuple[Any, ...]) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _type_name(f: dataclasses.Field) -> str:
+    return str(f.type).replace(" | None", "")
+
+
+def _convert(f: dataclasses.Field, value: Any) -> Any:
+    """`value` as the field's type; strings are parsed as on the command line."""
+    kind = _type_name(f)
+    if value is None and "None" in str(f.type):
+        return None
+    if kind == "bool":
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{f.name} must be true or false (got {value!r})")
+    if kind == "int":
+        if isinstance(value, str):
+            try:
+                return int(value.strip())
+            except ValueError:
+                pass
+        elif isinstance(value, int) and not isinstance(value, bool):
+            return int(value)
+        elif isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{f.name} must be a whole number (got {value!r})")
+    if kind == "float":
+        if isinstance(value, str):
+            try:
+                return float(value.strip())
+            except ValueError:
+                pass
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{f.name} must be a number (got {value!r})")
+    if not isinstance(value, str):
+        raise ConfigError(f"{f.name} must be a string (got {value!r})")
+    return value
+
+
+# ---- the command line --------------------------------------------------------------------------
+
+
+def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
+    """One flag per setting, in two groups, typed and with its default in --help.
+
+    Values are kept as strings (or True for switches) and checked by RunConfig, so a flag, a
+    config.json value and a sweep value pass the same checks.
+    """
+    groups = {
+        "run": parser.add_argument_group("run settings (recorded in config.json)"),
+        "agent": parser.add_argument_group("agent settings (recorded in config.json)"),
+    }
+    for f in settings():
+        group = groups[f.metadata["group"]]
+        help_text = f.metadata["help"] + (
+            " [may change on --recover]" if f.metadata["resumable"] else ""
+        )
+        if _type_name(f) == "bool":
+            group.add_argument(
+                f"--{f.name}", action="store_true", default=f.default, help=help_text
+            )
+            continue
+        metavar = {"int": "N", "float": "X", "str": "NAME"}[_type_name(f)]
+        if f.metadata["choices"]:
+            metavar = "{" + ",".join(str(c) for c in f.metadata["choices"]) + "}"
+        group.add_argument(f"--{f.name}", default=f.default, metavar=metavar, help=help_text)
+
+
+def memory_estimate(config: RunConfig) -> int:
+    """Bytes a run holds at most: the full replay buffer and the networks with Adam's state."""
+    from environment import ENVIRONMENT_CLASSES
+
+    env_class = ENVIRONMENT_CLASSES[config.env_name]
+    n_obs, n_act = env_class.state_size, env_class.action_size
+    transition = 4 * (2 * n_obs + n_act + 1) + 1  # float32 s, s', a, r and a bool
+    l1, l2 = config.layer1_size, config.layer2_size
+    hidden = l1 * l2 + l1 + l2 * 2 + 1
+    parameters = (n_obs + 1) * l1 + hidden + l2 * 2 * n_act  # the actor
+    parameters += 2 * ((n_obs + n_act + 1) * l1 + hidden)  # two critics
+    parameters += 2 * ((n_obs + 1) * l1 + hidden)  # value and target value
+    # 4 bytes each, times 3 for the Adam moments; the buffer is also written to disk when saved.
+    return config.buffer_size * transition + 12 * parameters
+
+
+def available_memory() -> int | None:
+    """Bytes this machine can still give a process (MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as handle:
+            for line in handle:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError):
+        return None
+
+
+def check_fits_in_memory(config: RunConfig) -> None:
+    """ConfigError when the run could not hold its buffer and networks in this machine's memory."""
+    need, have = memory_estimate(config), available_memory()
+    if have is not None and need > have:
+        raise ConfigError(
+            f"buffer_size {config.buffer_size} needs about {need / 2**30:.1f} GiB for the replay "
+            f"buffer and networks, more than the {have / 2**30:.1f} GiB this machine has free"
+        )

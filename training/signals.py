@@ -1,0 +1,49 @@
+"""Ctrl-C and SIGTERM: the first asks the run to save and stop, the second exits at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from typing import Any
+
+
+class StopRequest:
+    """Turns the first SIGINT/SIGTERM into a request to save and stop; the second exits at once.
+
+    The training loop polls `requested` after every step; `restore()` hands the signals back to
+    Python (KeyboardInterrupt) for what follows the loop.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    @property
+    def requested(self) -> bool:
+        return self.signum is not None
+
+    @property
+    def name(self) -> str:
+        return signal.Signals(self.signum).name if self.signum else ""
+
+    def install(self) -> None:
+        for signum in self.SIGNALS:
+            signal.signal(signum, self._handle)
+
+    def restore(self) -> None:
+        for signum in self.SIGNALS:
+            signal.signal(signum, signal.default_int_handler)
+
+    def _handle(self, signum: int, _frame: Any) -> None:
+        if self.signum is not None:
+            print("second signal: exiting now", file=sys.stderr, flush=True)
+            os._exit(128 + signum)
+        self.signum = signum
+        print(f"{self.name}: saving a checkpoint after this step", file=sys.stderr, flush=True)
+
+
+def interrupt_on_sigterm() -> None:
+    """Let SIGTERM raise KeyboardInterrupt like Ctrl-C, until the training loop takes over."""
+    signal.signal(signal.SIGTERM, signal.default_int_handler)

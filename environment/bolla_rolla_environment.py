@@ -65,8 +65,15 @@ class BollaRollaEnvironment(HumanoidEnvironment):
     humanoid that keeps standing on the plank survives. Physics, observation, reward and the
     other rules are the same with and without it.
 
+    ## Pushes and Camera
+    `push(strength)` adds `strength * 100` px/s to the torso's horizontal velocity (at its
+    centre; the joints share it with the limbs on the next step). The zoomed camera follows the
+    torso's x and keeps the floor line y = 550 px in place; at zoom 2 the whole figure, the plank,
+    the ball and the floor under it stay in view.
+
     ## Arguments
-    See `BaseEnvironment`: `enable_rendering`, `render_mode`, `max_episode_steps`, `start_noise`.
+    See `BaseEnvironment`: `enable_rendering`, `render_mode`, `max_episode_steps`, `start_noise`,
+    `zoom`.
     `upright` (bool, default False): also end the episode when the torso falls (above).
     The Gymnasium ids are `PymunkBollaRolla-v0` and, with `upright=True`,
     `PymunkBollaRollaUpright-v0`.

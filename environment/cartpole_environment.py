@@ -69,8 +69,14 @@ class CartpoleEnvironment(BaseEnvironment):
     x < 0 or x > 600 px ("cart left the screen"); or a non-finite physics state.
     Truncation: 400 steps.
 
+    ## Pushes and Camera
+    `push(strength)` adds `strength * 100` px/s to the pole's horizontal velocity (at its centre,
+    50 px above the pivot; the joint shares it with the cart on the next step). The zoomed
+    camera follows the cart's x and keeps the floor line y = 550 px in place.
+
     ## Arguments
-    See `BaseEnvironment`: `enable_rendering`, `render_mode`, `max_episode_steps`, `start_noise`.
+    See `BaseEnvironment`: `enable_rendering`, `render_mode`, `max_episode_steps`, `start_noise`,
+    `zoom`.
     """
 
     state_size = 4
@@ -93,6 +99,15 @@ class CartpoleEnvironment(BaseEnvironment):
     MAX_POLE_ANGLE = 0.21  # rad
     MIN_CART_X = 0.0  # px
     MAX_CART_X = float(SCREEN_SIZE[0])  # px
+    CAMERA_Y = FLOOR_A[1]  # px: zooming keeps the floor line in place
+
+    @property
+    def push_body(self) -> pymunk.Body:
+        return self.pole
+
+    @property
+    def camera_subject(self) -> pymunk.Body:
+        return self.cart
 
     def _create_objects(self) -> None:
         space = self.space

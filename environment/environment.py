@@ -2,8 +2,10 @@
 
 A subclass builds its bodies into a fresh `pymunk.Space` on every reset and implements five hooks
 (the reference's names): `_create_objects`, `_step_simulation`, `_get_state`, `_calculate_reward`
-(a default is given) and `_check_done`. Everything else - spaces, seeding, action validation,
-the episode cap, the non-finite-state guard, rendering and recording - lives here, once.
+(a default is given) and `_check_done`, and names two bodies: `push_body` (what `push` moves)
+and `camera_subject` (what the zoomed camera follows). Everything else - spaces, seeding, action
+validation, the episode cap, the non-finite-state guard, pushes, the camera, rendering and
+recording - lives here, once.
 """
 
 from __future__ import annotations
@@ -14,6 +16,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+# A window's frames are plain software blits: SDL's OpenGL-accelerated window surface would load
+# Mesa's llvmpipe, whose LLVM clashes with the one inside TensorFlow (a segfault at set_mode as
+# soon as both are in one process, e.g. a window that shows an agent).
+os.environ.setdefault("SDL_FRAMEBUFFER_ACCELERATION", "0")
 
 import gymnasium
 import numpy as np
@@ -37,10 +43,49 @@ BACKGROUND_COLOR = (255, 255, 255)
 BROWN = (139, 69, 19, 255)  # pole and plank
 CYAN = (32, 175, 205, 255)  # ball
 
+CAMERA_MARGIN = 10.0  # screen px kept free around the moving bodies when zoomed
+
 NON_FINITE_REASON = "non-finite physics state"
 # Observations must have a Euclidean norm below this, so that every value fits in float32.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _hypot, _array, _float32 = math.hypot, np.array, np.float32  # step() is the hot path
+
+
+def _is_real(value: Any) -> bool:
+    """A real number of Python or NumPy (bool excluded)."""
+    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
+        value, bool | np.bool_
+    )
+
+
+def _finite_point(value: Any, what: str) -> tuple[float, float]:
+    """`value` as a finite (x, y) pair of floats; ValueError naming `what` otherwise."""
+    try:
+        x, y = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a pair of numbers (x, y), got {value!r}") from None
+    if not (math.isfinite(x) and math.isfinite(y)):
+        raise ValueError(f"{what} must be finite, got {value!r}")
+    return x, y
+
+
+def camera_offset(
+    zoom: float, fixed: float, low: float, high: float, size: float, keep_high: bool
+) -> float:
+    """Screen offset t of one axis (screen = t + zoom * world) of the zoomed camera.
+
+    Scaling about the world coordinate `fixed` leaves it in place: t = fixed * (1 - zoom). The
+    offset then moves as little as needed to keep [low, high] (world) `CAMERA_MARGIN` inside
+    [0, size]; when the range cannot fit, its high end (`keep_high`: the bottom, y down) or
+    its middle is kept in view instead.
+    """
+    offset = fixed * (1.0 - zoom)
+    if zoom * (high - low) <= size - 2 * CAMERA_MARGIN:
+        lowest, highest = CAMERA_MARGIN - zoom * low, size - CAMERA_MARGIN - zoom * high
+        return min(max(offset, lowest), highest)
+    if keep_high:
+        return size - CAMERA_MARGIN - zoom * high
+    return size / 2 - zoom * (low + high) / 2
 
 
 def pygame_to_cvimage(surface: pygame.Surface) -> np.ndarray:
@@ -110,6 +155,23 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
     steps. Calling `step` before `reset` or after the episode ended raises
     `gymnasium.error.ResetNeeded`.
 
+    ## Pushes
+    `push(strength)` adds `strength * 100` px/s (observation units, so 1.0 = 100 px/s; negative
+    pushes to the left, -x) to the horizontal velocity of the subclass's `push_body`, at once:
+    the next `step` starts from the pushed state. `apply_impulse_at(body, point, impulse)` applies
+    an impulse (mass px/s) at a world point of one of the space's dynamic bodies, and
+    `pick_body(point)` finds the dynamic body under a world point (what a mouse drag grabs).
+    Both validate their numbers (finite, else `ValueError`) and need a `reset` first.
+
+    ## Camera
+    Every frame (window, `rgb_array`, recording) is 600 x 600. At `zoom` 1 it shows the world's
+    600 x 600 px as they are. Otherwise the world is scaled by `zoom` about a point whose x is the
+    `camera_subject`'s (the cart, the torso) and whose y is the class's `CAMERA_Y` (the floor
+    line), so that point stays where it is at zoom 1; then the view shifts just enough to keep
+    every dynamic body 10 px inside the frame. When they cannot all fit, they are centred
+    horizontally and their lowest point (feet, ball, cart) is kept in view. `world_to_screen`
+    and `screen_to_world` convert points with the transform of the last frame drawn.
+
     ## Arguments
     - `enable_rendering`: the reference's flag; True means `render_mode="human"`.
     - `render_mode`: None, "human" (a 600 x 600 window updated every step at 50 fps) or
@@ -118,6 +180,8 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
     - `start_noise`: half-width of a uniform perturbation added at reset to every dynamic body's
       linear velocity (in observation units, i.e. x 100 px/s) and angular velocity (rad/s).
       0 (default) keeps the start state deterministic. Drawn from `self.np_random` only.
+    - `zoom`: the camera's magnification (a finite number > 0; 1, the default, is the full
+      600 x 600 px world; 2 shows a 300 x 300 px part of it around the subject).
 
     ## Recording
     `start_recording(filename, fps=None, h264=False)` / `end_recording()` write a 600 x 600 mp4v
@@ -131,6 +195,7 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
     action_size: ClassVar[int]
     action_scale: ClassVar[float]
     action_names: ClassVar[tuple[str, ...]]  # what each action dimension drives, in order
+    CAMERA_Y: ClassVar[float] = SCREEN_SIZE[1] / 2  # px, world y that zooming keeps in place
 
     def __init__(
         self,
@@ -138,6 +203,7 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
         render_mode: str | None = None,
         max_episode_steps: int = MAX_EPISODE_STEPS,
         start_noise: float = 0.0,
+        zoom: float = 1.0,
     ) -> None:
         if enable_rendering:
             if render_mode not in (None, "human"):
@@ -159,10 +225,13 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"start_noise must be a finite number, got {start_noise!r}")
         if start_noise < 0:
             raise ValueError(f"start_noise must be >= 0, got {start_noise}")
+        if not (_is_real(zoom) and math.isfinite(zoom) and zoom > 0):
+            raise ValueError(f"zoom must be a finite number > 0, got {zoom!r}")
 
         self.render_mode = render_mode
         self.max_episode_steps = max_episode_steps
         self.start_noise = float(start_noise)
+        self.zoom = float(zoom)
         # Finite bounds: every observation is finite float32 (see the non-finite guard in step).
         self.observation_space = spaces.Box(
             -_FLOAT32_MAX, _FLOAT32_MAX, (self.state_size,), np.float32
@@ -177,6 +246,7 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
 
         self._surface: pygame.Surface | None = None
         self._draw_options: pymunk.pygame_util.DrawOptions | None = None
+        self._view = pymunk.Transform.identity()  # world -> screen of the last frame drawn
         self._window_open = False
         self._clock: pygame.time.Clock | None = None
         self._video: VideoWriter | None = None
@@ -201,6 +271,16 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
 
     def _calculate_reward(self, terminated: bool) -> float:
         return 0.0 if terminated else 1.0
+
+    @property
+    def push_body(self) -> pymunk.Body:
+        """The body that `push` moves (the pole, the torso)."""
+        raise NotImplementedError
+
+    @property
+    def camera_subject(self) -> pymunk.Body:
+        """The body whose x the zoomed camera follows (the cart, the torso)."""
+        raise NotImplementedError
 
     # -------------------------------------------------------------- gym API
     def reset(
@@ -290,19 +370,105 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
                 body.velocity = (vx + dvx * POSITION_SCALE, vy + dvy * POSITION_SCALE)
                 body.angular_velocity += dw
 
+    # --------------------------------------------------------------- pushes
+    def _require_space(self, doing: str) -> pymunk.Space:
+        if self.space is None:
+            raise ResetNeeded(f"call reset() before {doing}: there is no state yet")
+        return self.space
+
+    def push(self, strength: float) -> None:
+        """Add `strength * 100` px/s to `push_body`'s horizontal velocity (+ = right), now."""
+        if not (_is_real(strength) and math.isfinite(strength)):
+            raise ValueError(f"push strength must be a finite number, got {strength!r}")
+        self._require_space("push()")
+        body = self.push_body
+        vx, vy = body.velocity
+        body.velocity = (vx + float(strength) * POSITION_SCALE, vy)
+
+    def apply_impulse_at(
+        self,
+        body: pymunk.Body,
+        point: tuple[float, float],
+        impulse: tuple[float, float],
+    ) -> None:
+        """Apply `impulse` (mass px/s, world axes) to `body` at the world `point` (px), now."""
+        space = self._require_space("apply_impulse_at()")
+        point = _finite_point(point, "point")
+        impulse = _finite_point(impulse, "impulse")
+        if body.space is not space or body.body_type != pymunk.Body.DYNAMIC:
+            raise ValueError("body must be a dynamic body of this environment's current space")
+        body.apply_impulse_at_world_point(impulse, point)
+
+    def pick_body(
+        self, point: tuple[float, float], max_distance: float = 0.0
+    ) -> tuple[pymunk.Body, pymunk.Vec2d] | None:
+        """The dynamic body whose shape is nearest to the world `point` (px), no farther than
+        `max_distance`, and `point` in that body's local coordinates; None if there is none."""
+        space = self._require_space("pick_body()")
+        point = _finite_point(point, "point")
+        dynamic = [
+            query
+            for query in space.point_query(point, max_distance, pymunk.ShapeFilter())
+            if query.shape.body.body_type == pymunk.Body.DYNAMIC
+        ]
+        if not dynamic:
+            return None
+        body = min(dynamic, key=lambda query: query.distance).shape.body
+        return body, body.world_to_local(point)
+
+    # --------------------------------------------------------------- camera
+    def camera_transform(self) -> pymunk.Transform:
+        """World px -> screen px for the current state (see Camera); identity at zoom 1."""
+        space = self._require_space("camera_transform()")
+        zoom = self.zoom
+        if zoom == 1.0:
+            return pymunk.Transform.identity()
+        boxes = np.array(
+            [
+                (shape.bb.left, shape.bb.bottom, shape.bb.right, shape.bb.top)  # bottom: min y
+                for shape in space.shapes
+                if shape.body.body_type == pymunk.Body.DYNAMIC
+            ]
+        ).reshape(-1, 4)
+        subject_x = self.camera_subject.position.x
+        if len(boxes) and np.isfinite(boxes).all() and math.isfinite(subject_x):
+            left, top = boxes[:, :2].min(axis=0).tolist()  # y down: the top is the smallest y
+            right, bottom = boxes[:, 2:].max(axis=0).tolist()
+        else:  # nothing to frame (or a non-finite state): scale about the screen's middle
+            subject_x = left = right = SCREEN_SIZE[0] / 2
+            top = bottom = self.CAMERA_Y
+        width, height = SCREEN_SIZE
+        tx = camera_offset(zoom, subject_x, left, right, width, keep_high=False)
+        ty = camera_offset(zoom, self.CAMERA_Y, top, bottom, height, keep_high=True)
+        return pymunk.Transform(a=zoom, d=zoom, tx=tx, ty=ty)
+
+    def world_to_screen(self, point: tuple[float, float]) -> pymunk.Vec2d:
+        """Where the world `point` (px) is in the last frame drawn (screen px)."""
+        x, y = point
+        view = self._view
+        return pymunk.Vec2d(view.a * x + view.tx, view.d * y + view.ty)
+
+    def screen_to_world(self, point: tuple[float, float]) -> pymunk.Vec2d:
+        """The world point (px) shown at screen `point` (px) in the last frame drawn."""
+        x, y = point
+        view = self._view
+        return pymunk.Vec2d((x - view.tx) / view.a, (y - view.ty) / view.d)
+
     # ------------------------------------------------------------ rendering
     def draw(self, surface: pygame.Surface) -> None:
-        """Draw the current state onto `surface` (white background, pymunk debug draw, y down)."""
-        if self.space is None:
-            raise ResetNeeded("call reset() before drawing: there is no state yet")
+        """Draw the current state onto `surface` (white background, pymunk debug draw, y down),
+        through the camera (see Camera)."""
+        space = self._require_space("drawing")
         if self._draw_options is None or self._draw_options.surface is not surface:
             self._draw_options = pymunk.pygame_util.DrawOptions(surface)
             self._draw_options.flags = (
                 pymunk.SpaceDebugDrawOptions.DRAW_SHAPES
                 | pymunk.SpaceDebugDrawOptions.DRAW_CONSTRAINTS
             )
+        self._view = self.camera_transform()
+        self._draw_options.transform = self._view
         surface.fill(BACKGROUND_COLOR)
-        self.space.debug_draw(self._draw_options)
+        space.debug_draw(self._draw_options)
 
     def _ensure_surface(self) -> pygame.Surface:
         if self._surface is None:

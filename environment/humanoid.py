@@ -161,13 +161,23 @@ class HumanoidEnvironment(BaseEnvironment):
     A subclass sets `PARTS` (built in order), `TORSO_POSITION`, `ACTUATED` (action order) and
     `OBSERVED` (parts observed as full 6-value blocks, in order); it may add props in
     `_create_props` and list their observed columns in `_prop_observation` (they come first);
-    and it implements `_check_done`.
+    and it implements `_check_done`. `push` moves the torso; the zoomed camera follows the
+    torso's x and keeps the floor line (y = 550 px) in place.
     """
 
     PARTS: ClassVar[tuple[str, ...]]
     TORSO_POSITION: ClassVar[tuple[float, float]]  # px
     ACTUATED: ClassVar[tuple[str, ...]]
     OBSERVED: ClassVar[tuple[str, ...]]
+    CAMERA_Y = FLOOR_POSITION[1]  # px
+
+    @property
+    def push_body(self) -> pymunk.Body:
+        return self.humanoid.bodies["torso"]
+
+    @property
+    def camera_subject(self) -> pymunk.Body:
+        return self.humanoid.bodies["torso"]
 
     def _create_props(self) -> None:
         """Add task-specific props (shapes with `PROP_FILTER`) to `self.space`."""

@@ -45,8 +45,15 @@ class HumanoidStandingEnvironment(HumanoidEnvironment):
     Termination: the torso centre's y / 100 > 4.85, i.e. more than 32 px below its start
     ("torso fell"); or a non-finite physics state. Truncation: 400 steps.
 
+    ## Pushes and Camera
+    `push(strength)` adds `strength * 100` px/s to the torso's horizontal velocity (at its
+    centre; the joints share it with the limbs on the next step). The zoomed camera follows the
+    torso's x and keeps the floor line y = 550 px in place; at zoom 2 the whole figure and the
+    floor under it stay in view.
+
     ## Arguments
-    See `BaseEnvironment`: `enable_rendering`, `render_mode`, `max_episode_steps`, `start_noise`.
+    See `BaseEnvironment`: `enable_rendering`, `render_mode`, `max_episode_steps`, `start_noise`,
+    `zoom`.
     """
 
     state_size = 30

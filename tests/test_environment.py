@@ -516,3 +516,228 @@ def test_video_writer_bad_inputs(tmp_path):
     assert empty.close() == [] and not (tmp_path / "empty.mp4").exists()
     with pytest.raises(FileNotFoundError):
         count_frames(tmp_path / "missing.mp4")
+
+
+# ---------------------------------------------------------------------------------- pushes
+PUSHED = {  # canonical name: (pushed body, camera subject), as attribute paths
+    "CartpoleEnvironment": ("pole", "cart"),
+    "HumanoidStandingEnvironment": ("torso", "torso"),
+    "BollaRollaEnvironment": ("torso", "torso"),
+}
+
+
+def _body(env: BaseEnvironment, name: str):
+    return env.humanoid.bodies[name] if name == "torso" else getattr(env, name)
+
+
+@ALL
+def test_push_changes_only_the_pushed_body_velocity(name):
+    env = create_environment(name)
+    env.reset(seed=0)
+    pushed, subject = PUSHED[name]
+    assert env.push_body is _body(env, pushed) and env.camera_subject is _body(env, subject)
+    before = {body: body.velocity for body in env.space.bodies}
+    env.push(1.0)
+    for body, (vx, vy) in before.items():
+        expected = (vx + 100.0, vy) if body is env.push_body else (vx, vy)
+        assert tuple(body.velocity) == pytest.approx(expected, abs=1e-12)
+    env.push(np.float32(-0.25))  # NumPy numbers are fine; negative pushes to the left
+    assert env.push_body.velocity.x == pytest.approx(before[env.push_body].x + 75.0)
+
+
+@ALL
+def test_a_push_acts_on_the_next_step(name):
+    env = create_environment(name)
+    zero = np.zeros(env.action_size)
+    observations = {}
+    for strength in (-1.0, 0.0, 1.0):
+        env.reset(seed=0)
+        env.step(zero)
+        env.push(strength)
+        observations[strength] = env.step(zero)[0]
+    # the cart (index 1) or the torso (vx / 100) moves right after a push to the right
+    index = {"CartpoleEnvironment": 1, "HumanoidStandingEnvironment": 3}.get(name, 9)
+    assert observations[-1.0][index] < observations[0.0][index] < observations[1.0][index]
+
+
+def test_push_pole_turns_the_pole_both_ways():
+    env = CartpoleEnvironment()
+    spins = []
+    for strength in (-0.5, 0.5):
+        env.reset(seed=0)
+        env.push(strength)
+        spins.append(env.step(np.zeros(1))[0][3])  # pole angular velocity, rad/s
+    unpushed = CartpoleEnvironment()
+    unpushed.reset(seed=0)
+    rest = unpushed.step(np.zeros(1))[0][3]
+    assert np.sign(spins[0] - rest) == -np.sign(spins[1] - rest) != 0
+    assert abs(spins[1] - rest) > 0.5  # 50 px/s at 50 px from the pivot: about 1 rad/s
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, "1", None, True])
+def test_push_rejects_non_finite_or_non_numbers(bad):
+    env = CartpoleEnvironment()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="push strength"):
+        env.push(bad)
+
+
+def test_push_and_impulses_need_a_reset():
+    env = HumanoidStandingEnvironment()
+    with pytest.raises(ResetNeeded):
+        env.push(1.0)
+    with pytest.raises(ResetNeeded):
+        env.pick_body((300.0, 453.0))
+
+
+def test_apply_impulse_at_and_pick_body():
+    env = BollaRollaEnvironment()
+    env.reset(seed=0)
+    torso = env.humanoid.bodies["torso"]
+    body, local = env.pick_body((300.0, 390.0))  # the torso's centre
+    assert body is torso and tuple(local) == pytest.approx((0.0, 0.0), abs=1e-9)
+    assert env.pick_body((300.0, 515.0))[0] is env.ball
+    assert env.pick_body((50.0, 100.0)) is None  # empty air
+    assert env.pick_body((50.0, 548.0)) is None  # the static floor is not grabbed
+    assert env.pick_body((300.0, 368.0), max_distance=5.0)[0] is torso  # 3 px above its top
+    env.apply_impulse_at(torso, torso.position, (30.0 * 2.0, 0.0))
+    assert torso.velocity.x == pytest.approx(2.0) and torso.angular_velocity == 0.0
+    env.apply_impulse_at(env.ball, env.ball.position + (0.0, -25.0), (10.0, 0.0))  # its top
+    assert env.ball.velocity.x == pytest.approx(1.0) and env.ball.angular_velocity != 0.0
+
+
+def test_apply_impulse_at_rejects_bad_input():
+    env = CartpoleEnvironment()
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="finite"):
+        env.apply_impulse_at(env.cart, (300.0, 530.0), (math.nan, 0.0))
+    with pytest.raises(ValueError, match="pair"):
+        env.apply_impulse_at(env.cart, (300.0,), (1.0, 0.0))
+    with pytest.raises(ValueError, match="dynamic body"):
+        env.apply_impulse_at(env.space.static_body, (300.0, 550.0), (1.0, 0.0))
+    other = CartpoleEnvironment()
+    other.reset(seed=0)
+    with pytest.raises(ValueError, match="dynamic body"):
+        env.apply_impulse_at(other.cart, (300.0, 530.0), (1.0, 0.0))
+    old_cart = env.cart
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="current space"):
+        env.apply_impulse_at(old_cart, (300.0, 530.0), (1.0, 0.0))
+
+
+# ---------------------------------------------------------------------------------- camera
+BLUE = (52, 152, 219)  # pymunk's default colour of dynamic bodies
+CYAN_RGB = (32, 175, 205)
+SUBJECT_COLOURS = (BLUE, CYAN_RGB, (139, 69, 19))  # bodies, ball, pole/plank
+
+
+def _plain_debug_draw(env: BaseEnvironment) -> np.ndarray:
+    """The scene drawn the way rendering worked before the camera: white + debug draw."""
+    import pymunk.pygame_util
+
+    surface = pygame.Surface(SCREEN_SIZE)
+    options = pymunk.pygame_util.DrawOptions(surface)
+    options.flags = (
+        pymunk.SpaceDebugDrawOptions.DRAW_SHAPES | pymunk.SpaceDebugDrawOptions.DRAW_CONSTRAINTS
+    )
+    surface.fill((255, 255, 255))
+    env.space.debug_draw(options)
+    return np.transpose(pygame.surfarray.array3d(surface), (1, 0, 2))
+
+
+def _mask(frame: np.ndarray, colours=SUBJECT_COLOURS) -> np.ndarray:
+    return np.any([np.all(frame == colour, axis=2) for colour in colours], axis=0)
+
+
+@ALL
+def test_zoom_one_is_the_plain_full_view(name):
+    env = create_environment(name, render_mode="rgb_array", start_noise=0.1)
+    assert env.zoom == 1.0
+    env.reset(seed=1)
+    rng = np.random.default_rng(0)
+    for _ in range(15):
+        assert np.array_equal(env.render(), _plain_debug_draw(env))
+        if any(env.step(rng.uniform(-1, 1, env.action_size))[2:4]):
+            env.reset()
+    assert env.world_to_screen((12.0, 34.0)) == (12.0, 34.0)
+
+
+@ALL
+def test_zoom_two_magnifies_the_subject_and_cuts_nothing(name):
+    near, far = (create_environment(name, render_mode="rgb_array", zoom=z) for z in (1.0, 2.0))
+    for env in (near, far):
+        env.reset(seed=0)
+    small, big = near.render(), far.render()
+    ratio = _mask(big).sum() / _mask(small).sum()
+    assert 3.5 < ratio < 4.5  # twice as wide and twice as tall
+    subject = _mask(big)
+    assert not (subject[:8].any() or subject[-8:].any())  # 10 px margins, nothing cut
+    assert not (subject[:, :8].any() or subject[:, -8:].any())
+    floor = np.all(big == (149, 165, 166), axis=2)  # the grey floor is still in view
+    assert floor[540:560].all(axis=1).any()
+    if name == "BollaRollaEnvironment":  # the whole ball, four times the pixels
+        ball = [np.all(frame == CYAN_RGB, axis=2).sum() for frame in (small, big)]
+        assert 3.6 < ball[1] / ball[0] < 4.4
+
+
+@ALL
+def test_zoomed_camera_follows_the_subject_and_keeps_it_in_the_frame(name):
+    env = create_environment(name, render_mode="rgb_array", zoom=2.0)
+    env.reset(seed=0)
+    subject = env.camera_subject
+    for body in env.space.bodies:  # move everything 240 px left, near the edge
+        body.position += (-240.0, 0.0)
+        env.space.reindex_shapes_for_body(body)
+    frame = env.render()
+    mask = _mask(frame)
+    assert mask.any() and not (mask[:, :8].any() or mask[:, -8:].any())
+    centre = env.world_to_screen(subject.position)
+    assert tuple(env.screen_to_world(centre)) == pytest.approx(tuple(subject.position))
+    assert centre.x < 300  # still on the left half, where it is at zoom 1
+    for body in env.space.bodies:  # back to the middle: the subject stays where it is
+        body.position += (240.0, 0.0)
+        env.space.reindex_shapes_for_body(body)
+    env.render()
+    assert env.world_to_screen(subject.position).x == pytest.approx(subject.position.x)
+    assert env.world_to_screen((0.0, env.CAMERA_Y)).y == pytest.approx(env.CAMERA_Y)
+
+
+def test_camera_offset_clamps_then_keeps_the_bottom():
+    from environment.environment import CAMERA_MARGIN, camera_offset
+
+    assert camera_offset(1.0, 300.0, 100.0, 200.0, 600.0, False) == 0.0
+    assert camera_offset(2.0, 300.0, 250.0, 350.0, 600.0, False) == -300.0  # fits as it is
+    # near the left edge: shifted right just enough for the 10 px margin
+    assert camera_offset(2.0, 30.0, 0.0, 60.0, 600.0, False) == CAMERA_MARGIN
+    # too tall to fit: the bottom (largest y) stays 10 px inside
+    offset = camera_offset(4.0, 550.0, 300.0, 540.0, 600.0, True)
+    assert offset + 4.0 * 540.0 == 600.0 - CAMERA_MARGIN
+    offset = camera_offset(4.0, 300.0, 0.0, 600.0, 600.0, False)  # too wide: centred
+    assert offset + 4.0 * 300.0 == 300.0
+
+
+def test_zoom_applies_to_human_mode_and_recordings(tmp_path):
+    shown = create_environment("standing", render_mode="rgb_array", zoom=2.0)
+    shown.reset(seed=0)
+    expected = shown.render()
+    human = create_environment("standing", render_mode="human", zoom=2.0)
+    human.reset(seed=0)
+    window = np.transpose(pygame.surfarray.array3d(pygame.display.get_surface()), (1, 0, 2))
+    assert np.array_equal(window, expected)
+    human.close()
+    recorded = create_environment("standing", zoom=2.0)
+    recorded.start_recording(tmp_path / "zoom.mp4")
+    recorded.reset(seed=0)
+    recorded.end_recording()
+    (frame,) = read_frames(tmp_path / "zoom.mp4")
+    unzoomed = create_environment("standing", render_mode="rgb_array")
+    unzoomed.reset(seed=0)
+    blue = np.abs(frame.astype(int) - BLUE).max(axis=2) < 40  # lossy codec: nearly blue
+    assert abs(blue.sum() / _mask(expected).sum() - 1) < 0.1
+    assert blue.sum() > 3 * _mask(unzoomed.render()).sum()
+
+
+@pytest.mark.parametrize("zoom", [0, -1.0, math.nan, math.inf, "2", True, None])
+def test_bad_zoom_raises(zoom):
+    with pytest.raises(ValueError, match="zoom"):
+        CartpoleEnvironment(zoom=zoom)

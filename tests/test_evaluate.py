@@ -1,0 +1,213 @@
+"""tools/evaluate.py: episodes of a policy, with start noise and pushes, summarised."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.policy_helpers import balancing_policy, copy_run, results_folder, run_config, tiny_run
+from tests.tool_helpers import TOOLS, call_main, error_line, run_tool
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def load_tool():
+    spec = importlib.util.spec_from_file_location("evaluate_tool", TOOLS / "evaluate.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+tool = load_tool()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    return tiny_run(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def controller(run):
+    return balancing_policy(run_config(run))
+
+
+class ScriptedEnv:
+    """Counts steps, ends at `end` (terminated) or at the cap (truncated); records pushes."""
+
+    def __init__(self, end: int | None, cap: int = 400) -> None:
+        self.end, self.max_episode_steps, self.steps = end, cap, 0
+        self.unwrapped = self
+        self.pushes: list[tuple[int, float]] = []
+
+    def reset(self, seed=None):
+        self.steps = 0
+        return np.zeros(4, dtype=np.float32), {}
+
+    def push(self, strength):
+        self.pushes.append((self.steps, strength))
+
+    def step(self, action):
+        self.steps += 1
+        terminated = self.steps == self.end
+        truncated = not terminated and self.steps >= self.max_episode_steps
+        info = {"steps": self.steps, **({"termination_reason": "fell"} if terminated else {})}
+        return np.zeros(4, dtype=np.float32), float(not terminated), terminated, truncated, info
+
+
+class Idle:
+    def act(self, observation, deterministic=True):
+        return np.zeros(1, dtype=np.float32)
+
+
+@pytest.mark.parametrize(
+    ("end", "cap", "pushed_at", "recovered"),
+    [
+        (None, 400, [50, 150, 250, 350], 4),  # full episode: every push recovered
+        (180, 400, [50, 150], 1),  # 150 + 50 > 180
+        (200, 400, [50, 150], 2),  # exactly 50 more steps
+        (30, 400, [], 0),  # ended before the first push
+        (None, 380, [50, 150, 250, 350], 4),  # the cap, 30 steps after a push: no termination
+    ],
+)
+def test_pushes_and_recoveries_are_counted(end, cap, pushed_at, recovered):
+    env = ScriptedEnv(end, cap)
+    directions = np.array([1.0, -1.0, -1.0, 1.0])
+    result = tool.run_episode(Idle(), env, 0, 0.5, directions, True)
+    assert [step for step, _ in env.pushes] == pushed_at
+    assert [s for _, s in env.pushes] == [0.5 * d for d in directions[: len(pushed_at)]]
+    assert result["pushes"] == len(pushed_at) and result["recovered"] == recovered
+    assert result["steps"] == (end or cap) and result["full"] == (end is None)
+    assert result["termination_reason"] == (None if end is None else "fell")
+
+
+def test_without_push_nobody_is_pushed():
+    env = ScriptedEnv(None)
+    result = tool.run_episode(Idle(), env, 0, None, np.ones(4), True)
+    assert env.pushes == [] and result["pushes"] == 0
+
+
+def test_a_good_policy_survives_small_pushes(controller):
+    calm = tool.evaluate(controller, 3, 0.05, 0)
+    assert calm["full_episodes"] == 3 and calm["mean_steps"] == calm["min_steps"] == 400
+    assert calm["termination_reasons"] == {} and "pushes" not in calm
+    pushed = tool.evaluate(controller, 3, 0.05, 0, push=0.5)
+    assert pushed["full_episodes"] == 3 and pushed["pushes"] == pushed["recovered"] == 12
+    hard = tool.evaluate(controller, 3, 0.05, 0, push=2.0)
+    assert hard["full_episodes"] == 0 and hard["max_steps"] < 70
+    assert hard["pushes"] == 3 and hard["recovered"] == 0
+    assert hard["termination_reasons"] == {"pole fell": 3}
+
+
+def test_episodes_differ_and_the_evaluation_repeats(controller, monkeypatch):
+    starts = []
+    make = controller.make_environment
+
+    def spying_environment(**kwargs):
+        env = make(**kwargs)
+        reset = env.reset
+
+        def recording_reset(**reset_kwargs):
+            observation, info = reset(**reset_kwargs)
+            starts.append(observation)
+            return observation, info
+
+        env.reset = recording_reset
+        return env
+
+    monkeypatch.setattr(controller, "make_environment", spying_environment)
+    first = tool.evaluate(controller, 4, 0.05, 0, push=1.0)
+    assert len({tuple(s) for s in starts}) == 4  # four different start states
+    assert tool.evaluate(controller, 4, 0.05, 0, push=1.0) == first
+    assert [tuple(s) for s in starts[:4]] == [tuple(s) for s in starts[4:8]]
+    tool.evaluate(controller, 4, 0.05, 1, push=1.0)
+    assert tuple(starts[8]) != tuple(starts[0])
+
+
+def test_push_directions_are_both_and_seeded(controller, monkeypatch):
+    pushes = []
+    make = controller.make_environment
+
+    def spying_environment(**kwargs):
+        env = make(**kwargs)
+        env.push = lambda strength: pushes.append(strength)
+        return env
+
+    monkeypatch.setattr(controller, "make_environment", spying_environment)
+    tool.evaluate(controller, 5, 0.05, 0, push=0.5)
+    assert len(pushes) == 20 and set(pushes) == {-0.5, 0.5}
+    again = list(pushes)
+    pushes.clear()
+    tool.evaluate(controller, 5, 0.05, 0, push=0.5)
+    assert pushes == again
+
+
+def test_stochastic_evaluation_is_seeded_too(controller):
+    first = tool.evaluate(controller, 2, 0.05, 3, deterministic=False)
+    assert first == tool.evaluate(controller, 2, 0.05, 3, deterministic=False)
+    assert first["deterministic"] is False
+
+
+def test_the_command_prints_a_table_and_json(run, capsys):
+    assert call_main(tool.main, run, "--episodes", "3", "--push", "0.3", "--json") == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    table = "\n".join(out[:-1])
+    for row in ("episodes", "mean steps", "min steps", "max steps", "full episodes"):
+        assert row in table
+    assert "terminations" in table and "pushes" in table and "recovered" in table
+    summary = json.loads(out[-1])
+    for key in ("episodes", "mean_steps", "min_steps", "max_steps", "full_episodes"):
+        assert key in summary
+    assert summary["episodes"] == 3 and summary["seed"] == 0 and summary["start_noise"] == 0.05
+    assert summary["push"] == 0.3 and summary["checkpoint_episode"] == 2
+    assert sum(summary["termination_reasons"].values()) + summary["full_episodes"] == 3
+    assert summary["min_steps"] <= summary["mean_steps"] <= summary["max_steps"] <= 400
+
+
+def test_a_results_folder_gives_the_same_numbers(run, tmp_path, capsys):
+    folder = tmp_path / "results"
+    folder.mkdir()
+    (folder / "config.json").write_bytes((run / "config.json").read_bytes())
+    (folder / "actor.weights.h5").write_bytes((run / "models_ep2/actor.weights.h5").read_bytes())
+    summaries = []
+    for source in (run, folder):
+        assert call_main(tool.main, source, "--episodes", "2", "--json", "--seed", "5") == 0
+        summaries.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    ignored = ("weights", "checkpoint_episode")
+    assert {k: v for k, v in summaries[0].items() if k not in ignored} == {
+        k: v for k, v in summaries[1].items() if k not in ignored
+    }
+    assert summaries[1]["checkpoint_episode"] is None
+
+
+def test_bad_folders_exit_with_one_line(run, tmp_path, capsys):
+    assert call_main(tool.main, tmp_path / "missing") == 2
+    assert "is not a folder" in error_line(capsys, "evaluate.py")
+    results_folder(tmp_path / "misfit", {**run_config(run), "env_name": "standing"}, 4, 1)
+    assert call_main(tool.main, tmp_path / "misfit") == 2
+    assert "does not fit" in error_line(capsys, "evaluate.py")
+    damaged = copy_run(run, tmp_path / "damaged")
+    for weights in damaged.glob("models_ep*/actor.weights.h5"):
+        weights.write_bytes(b"garbage")
+    assert call_main(tool.main, damaged) == 2
+    assert "nor a good checkpoint" in error_line(capsys, "evaluate.py", alone=False)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--push", "-1"], "--push"),
+        (["--push", "nan"], "--push"),
+        (["--push", "inf"], "--push"),
+        (["--episodes", "0"], "--episodes"),
+        (["--start_noise", "-0.1"], "--start_noise"),
+        ([], "is not a folder"),
+    ],
+)
+def test_bad_arguments_exit_2_in_one_line(tmp_path, args, message):
+    folder = tmp_path if args else tmp_path / "nothing"  # the flags fail before the folder
+    result = run_tool("evaluate.py", str(folder), *args, cwd=tmp_path)
+    assert result.returncode == 2
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr

@@ -1,0 +1,240 @@
+"""Evaluate the final policy of a training run, or of a results folder, over many episodes.
+
+    python tools/evaluate.py save/CartpoleEnvironment
+    python tools/evaluate.py results/standing-seed0 --episodes 50 --start_noise 0.1
+    python tools/evaluate.py save/BollaRollaEnvironment --push 0.5 --json
+
+The folder is a run folder made by main.py (the actor of its newest checkpoint that verifies is
+used; damaged ones are reported in one line each and skipped) or a results folder holding
+config.json and actor.weights.h5. The environment, its options (such as bolla rolla's
+`upright`) and its episode cap come from the folder's config.json.
+
+Every episode starts from the environment's start state perturbed by --start_noise (uniform,
+in observation units, on every body's velocities); the episodes are seeded from --seed, so they
+differ from one another and the same command gives the same numbers. The policy acts
+deterministically (tanh of its mean action) unless --stochastic.
+
+With --push STRENGTH the policy is also pushed: after 50, 150, 250 and 350 steps of an episode
+(while it goes on), the pole or the torso gets a horizontal velocity change of STRENGTH * 100 px/s
+to the left or to the right (drawn from --seed). A push counts as recovered when the episode
+goes on for at least 50 more steps, or reaches its cap without a termination.
+
+The table lists the episodes, their mean / min / max length in steps, the full episodes (those
+that reach the cap) and how many ended for each termination reason. With --json the last line
+printed is one JSON object with the same numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import numpy as np
+
+from tools._common import ToolError, ToolParser, run, warn
+from training.policy import PolicyError, load_policy
+
+PROG = "evaluate.py"
+PUSH_FIRST = 50  # steps before the first push of an episode
+PUSH_EVERY = 100  # steps between pushes
+RECOVERY_STEPS = 50  # a push is survived when the episode goes on this many steps after it
+
+
+def finite_number(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ToolParser(prog=PROG, description=__doc__)
+    parser.add_argument("folder", type=Path, help="run folder (main.py) or results folder")
+    parser.add_argument(
+        "--episodes", type=positive_int, default=20, help="episodes to run (default 20)"
+    )
+    parser.add_argument(
+        "--start_noise",
+        "--start-noise",
+        type=finite_number,
+        default=0.05,
+        help="start noise of every episode, observation units (default 0.05)",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the whole evaluation (default 0)"
+    )
+    parser.add_argument(
+        "--push",
+        type=finite_number,
+        default=None,
+        metavar="STRENGTH",
+        help="push the pole/torso by STRENGTH * 100 px/s, left or right, every 100 steps",
+    )
+    parser.add_argument("--stochastic", action="store_true", help="sample the policy's actions")
+    parser.add_argument("--json", action="store_true", help="end with one line of JSON")
+    return parser
+
+
+def push_steps(max_steps: int) -> list[int]:
+    """Steps after which an episode of at most `max_steps` steps is pushed."""
+    return list(range(PUSH_FIRST, max_steps, PUSH_EVERY))
+
+
+def run_episode(
+    policy: Any,
+    env: Any,
+    seed: int,
+    push: float | None,
+    directions: np.ndarray,
+    deterministic: bool,
+) -> dict[str, Any]:
+    """One episode from reset(seed); returns its steps, return, end and pushes."""
+    observation, _ = env.reset(seed=seed)
+    schedule = dict(zip(push_steps(env.max_episode_steps), directions.tolist(), strict=False))
+    pushed_at: list[int] = []
+    episode_return = 0.0
+    while True:
+        if push is not None and env.steps in schedule:
+            env.unwrapped.push(schedule[env.steps] * push)
+            pushed_at.append(env.steps)
+        action = policy.act(observation, deterministic=deterministic)
+        observation, reward, terminated, truncated, info = env.step(action)
+        episode_return += reward
+        if terminated or truncated:
+            break
+    steps = info["steps"]
+    recovered = sum(1 for at in pushed_at if not terminated or steps >= at + RECOVERY_STEPS)
+    return {
+        "steps": steps,
+        "return": episode_return,
+        "full": bool(truncated),
+        "termination_reason": info.get("termination_reason") if terminated else None,
+        "pushes": len(pushed_at),
+        "recovered": recovered,
+    }
+
+
+def evaluate(
+    policy: Any,
+    episodes: int,
+    start_noise: float,
+    seed: int,
+    push: float | None = None,
+    deterministic: bool = True,
+) -> dict[str, Any]:
+    """Run `episodes` episodes of `policy` (training.policy.Policy) and summarise them."""
+    episode_seeds, push_seed, action_seed = np.random.SeedSequence(seed).spawn(3)
+    seeds = episode_seeds.generate_state(episodes).tolist()
+    push_rng = np.random.default_rng(push_seed)
+    policy.rng = np.random.default_rng(action_seed)
+    env = policy.make_environment(start_noise=start_noise)
+    try:
+        results = []
+        for episode_seed in seeds:
+            directions = push_rng.choice([-1.0, 1.0], size=len(push_steps(env.max_episode_steps)))
+            results.append(run_episode(policy, env, episode_seed, push, directions, deterministic))
+        max_steps = env.max_episode_steps
+    finally:
+        env.close()
+    steps = [r["steps"] for r in results]
+    reasons = Counter(r["termination_reason"] for r in results if r["termination_reason"])
+    summary: dict[str, Any] = {
+        "env_name": policy.env_name,
+        "weights": str(policy.weights_path),
+        "checkpoint_episode": policy.episode,
+        "episodes": episodes,
+        "mean_steps": float(np.mean(steps)),
+        "min_steps": min(steps),
+        "max_steps": max(steps),
+        "episode_cap": max_steps,
+        "full_episodes": sum(r["full"] for r in results),
+        "mean_return": float(np.mean([r["return"] for r in results])),
+        "termination_reasons": dict(sorted(reasons.items())),
+        "start_noise": start_noise,
+        "seed": seed,
+        "deterministic": deterministic,
+    }
+    if push is not None:
+        summary["push"] = push
+        summary["pushes"] = sum(r["pushes"] for r in results)
+        summary["recovered"] = sum(r["recovered"] for r in results)
+    return summary
+
+
+def format_table(summary: dict[str, Any]) -> str:
+    source = (
+        "results folder"
+        if summary["checkpoint_episode"] is None
+        else f"checkpoint of episode {summary['checkpoint_episode']}"
+    )
+    mode = "deterministic" if summary["deterministic"] else "stochastic"
+    reasons = ", ".join(f"{k}: {v}" for k, v in summary["termination_reasons"].items()) or "none"
+    rows = [
+        ("policy", f"{summary['env_name']}, {source} ({summary['weights']})"),
+        (
+            "episodes",
+            f"{summary['episodes']} ({mode}, start_noise {summary['start_noise']:g}, "
+            f"seed {summary['seed']})",
+        ),
+        ("mean steps", f"{summary['mean_steps']:.1f}"),
+        ("min steps", str(summary["min_steps"])),
+        ("max steps", str(summary["max_steps"])),
+        (
+            "full episodes",
+            f"{summary['full_episodes']} of {summary['episodes']} "
+            f"(reached the cap of {summary['episode_cap']} steps)",
+        ),
+        ("mean return", f"{summary['mean_return']:.1f}"),
+        ("terminations", reasons),
+    ]
+    if "push" in summary:
+        rows.append(("push", f"{summary['push']:g} (x 100 px/s, left or right)"))
+        rows.append(("pushes", str(summary["pushes"])))
+        rows.append(
+            ("recovered", f"{summary['recovered']} of {summary['pushes']} (>= 50 more steps)")
+        )
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name:<{width}}  {value}" for name, value in rows)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        policy = load_policy(args.folder, warn=lambda message: warn(PROG, message))
+    except PolicyError as error:
+        raise ToolError(str(error)) from None
+    summary = evaluate(
+        policy,
+        args.episodes,
+        args.start_noise,
+        args.seed,
+        push=args.push,
+        deterministic=not args.stochastic,
+    )
+    print(format_table(summary), flush=True)
+    if args.json:
+        print(json.dumps(summary, sort_keys=True), flush=True)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(PROG, _main, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

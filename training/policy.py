@@ -1,0 +1,186 @@
+"""The final policy of a run folder or of a shipped results folder, ready to act.
+
+Two kinds of folder hold a policy:
+
+    run folder (main.py)   config.json + checkpoints: the actor of the newest checkpoint that
+                           verifies, models_ep{N}/actor.weights.h5
+    results folder         config.json + actor.weights.h5
+
+Only the actor is built (`agent.networks.ActorNetwork`, sizes from the run's environment and
+config), its weights are loaded once, and it acts through `NumpyActor`: deterministic actions are
+tanh(mean), stochastic ones tanh(mean + std * N(0, 1)), exactly as `SACAgent.choose_action`.
+Every problem with the folder raises `PolicyError`, whose message is one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from training.checkpoints import latest_good_checkpoint
+from training.runs import load_config, make_environment
+
+ACTOR_WEIGHTS = "actor.weights.h5"
+# Keys that configurations of older runs may lack, with the value those runs used.
+CONFIG_DEFAULTS: dict[str, Any] = {"upright": False}
+
+
+class PolicyError(Exception):
+    """A folder without a usable policy (no config, no weights, damaged or misfitting weights)."""
+
+
+def _warn_on_stderr(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Policy:
+    """An actor loaded from `weights_path`; `episode` is its checkpoint's (None: results)."""
+
+    folder: Path
+    config: dict[str, Any]
+    weights_path: Path
+    episode: int | None
+    actor: Any  # agent.networks.NumpyActor
+    rng: np.random.Generator = field(default_factory=np.random.default_rng)
+
+    @property
+    def env_name(self) -> str:
+        from environment import resolve_environment_name
+
+        return resolve_environment_name(self.config["env_name"])
+
+    def make_environment(self, **kwargs: Any):
+        """The run's environment (task, options such as `upright`, episode cap) with `kwargs`."""
+        return make_environment(self.config, **kwargs)
+
+    def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
+        """Action in [-1, 1] (float32): tanh(mean), or tanh(mean + std * noise) from `rng`."""
+        mean, std = self.actor(observation)
+        if deterministic:
+            return np.tanh(mean)
+        return np.tanh(mean + std * self.rng.standard_normal(mean.shape, dtype=np.float32))
+
+    def describe(self) -> str:
+        source = "results" if self.episode is None else f"checkpoint of episode {self.episode}"
+        return f"{self.env_name} policy from {self.weights_path} ({source})"
+
+
+def load_policy(
+    folder: str | os.PathLike,
+    warn: Callable[[str], None] = _warn_on_stderr,
+    seed: int | None = None,
+) -> Policy:
+    """The policy in `folder` (run or results folder); `seed` seeds its stochastic actions.
+
+    `warn` gets one line for each damaged checkpoint skipped on the way to a good one.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise PolicyError(f"{folder} is not a folder")
+    config = _load_config(folder)
+    weights_path, episode = find_actor_weights(folder, warn)
+    env = make_environment(config)
+    try:
+        n_inputs, n_actions = env.observation_space.shape[0], env.action_space.shape[0]
+    finally:
+        env.close()
+    actor = _load_actor(weights_path, n_inputs, n_actions, config)
+    return Policy(folder, config, weights_path, episode, actor, np.random.default_rng(seed))
+
+
+def _load_config(folder: Path) -> dict[str, Any]:
+    from environment import resolve_environment_name
+
+    if not (folder / "config.json").is_file():
+        raise PolicyError(
+            f"{folder} has no config.json (neither a run folder made by main.py nor a results "
+            "folder)"
+        )
+    try:
+        config = load_config(folder)
+    except (OSError, ValueError) as error:
+        raise PolicyError(_one_line(error)) from None
+    for key, value in CONFIG_DEFAULTS.items():
+        config.setdefault(key, value)
+    try:
+        resolve_environment_name(config["env_name"])
+    except ValueError:
+        raise PolicyError(
+            f"{folder / 'config.json'} names an unknown environment {config['env_name']!r}"
+        ) from None
+    for key in ("layer1_size", "layer2_size", "max_steps"):
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise PolicyError(f"{folder / 'config.json'}: {key} must be a positive integer")
+    return config
+
+
+def find_actor_weights(
+    folder: Path, warn: Callable[[str], None] = _warn_on_stderr
+) -> tuple[Path, int | None]:
+    """(actor weights file, checkpoint episode or None for a results folder)."""
+    shipped = folder / ACTOR_WEIGHTS
+    if shipped.is_file():
+        return shipped, None
+    checkpoint = latest_good_checkpoint(folder, warn=warn)
+    if checkpoint is None:
+        raise PolicyError(f"{folder} holds neither {ACTOR_WEIGHTS} nor a good checkpoint")
+    path = checkpoint.models_dir / ACTOR_WEIGHTS
+    if not path.is_file():
+        raise PolicyError(f"the checkpoint of episode {checkpoint.episode} has no {path.name}")
+    return path, checkpoint.episode
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr() -> Iterator[None]:
+    """Silence what native code writes to file descriptor 2 meanwhile (TensorFlow's notes)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def _load_actor(path: Path, n_inputs: int, n_actions: int, config: dict[str, Any]):
+    """A NumpyActor with the weights of `path`, for the network that `config` describes."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    with _quiet_native_stderr():
+        import tensorflow as tf
+
+        tf.config.list_physical_devices()  # probes for GPUs now, quietly
+        from agent.networks import ActorNetwork, NumpyActor
+
+        actor = ActorNetwork(n_actions, config["layer1_size"], config["layer2_size"])
+        actor(np.zeros((1, n_inputs), dtype=np.float32))
+    network = (
+        f"{n_inputs} inputs, layers of {config['layer1_size']} and {config['layer2_size']}, "
+        f"{n_actions} actions"
+    )
+    try:
+        with _quiet_native_stderr():
+            actor.load_weights(str(path))
+    except ValueError:
+        raise PolicyError(
+            f"{path} does not fit the actor that config.json describes ({network})"
+        ) from None
+    except Exception as error:  # h5py and Keras raise many kinds for a damaged file
+        raise PolicyError(f"{path} is unreadable or damaged ({_one_line(error)})") from None
+    return NumpyActor(actor)
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= 200 else text[:197] + "..."

@@ -116,6 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     try:
+        from training.signals import interrupt_on_sigterm
+
+        interrupt_on_sigterm()  # SIGTERM before the loop: one line too, like Ctrl-C
         sys.exit(main())
     except KeyboardInterrupt:  # before the training loop takes the signal over: nothing written
         print(f"{PROG}: interrupted before training started", file=sys.stderr)

@@ -43,9 +43,9 @@ from agent.networks import (
     actor_variables,
     squashed_sample,
 )
+from training.callbacks import LOSS_NAMES  # the names of the losses learn() reports
 
 NETWORK_NAMES = ("actor", "critic_1", "critic_2", "value", "target_value")
-LOSS_NAMES = ("value_loss", "actor_loss", "critic_1_loss", "critic_2_loss", "alpha_loss", "alpha")
 # Constructor arguments that fix the shapes of saved weights and optimizer slots.
 _STRUCTURAL_KEYS = ("input_dims", "n_actions", "layer1_size", "layer2_size", "learn_alpha")
 _STATE_FILE = "agent_state.npz"
@@ -420,7 +420,7 @@ class SACAgent:
             gradients["alpha"] = tape.gradient(alpha_loss, [self.log_alpha])
         del tape
 
-        losses = tf.stack([value_loss, actor_loss, critic_1_loss, critic_2_loss, alpha_loss, alpha])
+        losses = tf.stack([value_loss, actor_loss, critic_1_loss, critic_2_loss, alpha, alpha_loss])
         finite = tf.reduce_all(tf.math.is_finite(losses))
         for grads in gradients.values():
             for grad in grads:
@@ -439,6 +439,16 @@ class SACAgent:
         return losses, finite
 
     # ---- saving ---------------------------------------------------------------------------
+
+    def saved_nbytes(self) -> int:
+        """Bytes of the arrays `save_models` and `save_replay_buffer` write (every weight and
+        optimizer variable, the filled part of the buffer), before the files' own overhead."""
+        variables = [w for name in NETWORK_NAMES for w in self.network(name).weights]
+        variables += [v for optimizer in self.optimizers.values() for v in optimizer.variables]
+        weights = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
+        filled = len(self.memory)
+        buffer = sum(getattr(self.memory, name)[:1].nbytes * filled for name in ReplayBuffer.ARRAYS)
+        return weights + buffer
 
     def save_models(self, folder: str | os.PathLike) -> None:
         """Five `<name>.weights.h5` files and `agent_state.npz` (optimizers, alpha, random

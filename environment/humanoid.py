@@ -95,7 +95,6 @@ class Humanoid:
     ) -> None:
         self.bodies: dict[str, pymunk.Body] = {}
         self.shapes: dict[str, pymunk.Poly] = {}
-        self.joints: list[pymunk.PivotJoint] = []
         for name in part_names:
             part = PARTS[name]
             body = pymunk.Body(
@@ -120,7 +119,6 @@ class Humanoid:
                     self.bodies[part.parent], body, part.parent_anchor, part.child_anchor
                 )
                 space.add(joint)
-                self.joints.append(joint)
             self.bodies[name] = body
             self.shapes[name] = shape
 

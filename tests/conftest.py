@@ -1,14 +1,84 @@
-"""Test setup: headless SDL (no window, no audio device) and the repo root on sys.path."""
+"""Test setup: headless SDL (no window, no audio device), the repo root on sys.path, and the
+fixtures shared by the tests that train (helpers in tests/run_helpers.py)."""
 
 import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
 
 # Before anything imports pygame: draw into a dummy video device, never open audio.
 os.environ["SDL_VIDEODRIVER"] = "dummy"
 os.environ["SDL_AUDIODRIVER"] = "dummy"
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+from tests.run_helpers import TINY, XLA_CACHE, Background, run_main  # noqa: E402
+
+# The end-to-end learning check (tests/test_main.py): the cartpole trained with the default
+# settings and seed 3 until the solved rule stops it. It takes minutes of one core, so it starts
+# with the session, beside the other tests, and its test waits for it.
+SOLVE_TEST = "test_cartpole_is_solved_with_the_default_settings"
+SOLVE_ARGS = ("--seed", "3", "--n_games", "400", "--no_record", "--no_progress")
+_solve: dict[str, Background] = {}
+
+
+def pytest_collection_finish(session):
+    if session.config.option.collectonly:
+        return
+    if any(item.name == SOLVE_TEST for item in session.items):
+        folder = Path(tempfile.mkdtemp(prefix="cartpole-solve-"))
+        _solve["run"] = Background(folder, "--save_dir", folder / "run", *SOLVE_ARGS)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if "run" in _solve:
+        _solve["run"].stop()
+        shutil.rmtree(_solve["run"].folder, ignore_errors=True)
+    shutil.rmtree(XLA_CACHE, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cartpole_solve() -> Background:
+    """The solve run started with the session (see SOLVE_TEST)."""
+    if "run" not in _solve:  # the test was selected in a way collection did not see
+        folder = Path(tempfile.mkdtemp(prefix="cartpole-solve-"))
+        _solve["run"] = Background(folder, "--save_dir", folder / "run", *SOLVE_ARGS)
+    return _solve["run"]
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> SimpleNamespace:
+    """A finished tiny cartpole run of main.py (3 episodes, a checkpoint after each, the final
+    recording of 20 frames), made once per session. Read it, never change it: copy it first
+    (`run_copy`)."""
+    run_dir = tmp_path_factory.mktemp("finished") / "CartpoleEnvironment"
+    result = run_main("--env_name", "cartpole", "--save_dir", run_dir, "--n_games", "3", *TINY)
+    assert result.returncode == 0, result.stderr
+    return SimpleNamespace(dir=run_dir, stdout=result.stdout, stderr=result.stderr)
+
+
+@pytest.fixture
+def run_copy(finished_run, tmp_path) -> Path:
+    """A copy of the finished tiny run that a test may change."""
+    return Path(shutil.copytree(finished_run.dir, tmp_path / "run"))
+
+
+@pytest.fixture
+def no_xla(monkeypatch):
+    """Runs trained in this process build their agent without XLA: the same update, traced
+    but not compiled (XLA takes seconds per agent; what these tests check does not depend on
+    it, and the subprocess runs, the agent's tests and the cartpole solve keep it)."""
+    import training.loop
+    from training.runs import make_agent
+
+    monkeypatch.setattr(
+        training.loop, "make_agent", lambda config, env: make_agent(config, env, jit_compile=False)
+    )

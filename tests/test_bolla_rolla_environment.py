@@ -1,4 +1,4 @@
-"""BollaRollaEnvironment (balance ball) against the numbers of the spec."""
+"""BollaRollaEnvironment (balance ball) against the numbers of its class docstring."""
 
 import math
 
@@ -91,7 +91,7 @@ def test_every_part_can_land_on_the_plank(env, part):
     assert plank_shape in [hit.shape for hit in env.space.shape_query(env.humanoid.shapes[part])]
 
 
-def test_action_is_an_angular_impulse_in_the_spec_order(env, monkeypatch):
+def test_action_is_an_angular_impulse_in_the_documented_order(env, monkeypatch):
     before = {name: body.angular_velocity for name, body in env.humanoid.bodies.items()}
     seen = {}
     real_step = env.space.step

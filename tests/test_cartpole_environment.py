@@ -1,4 +1,4 @@
-"""CartpoleEnvironment against the numbers of the spec (shared/spec/environments.md)."""
+"""CartpoleEnvironment against the numbers of its class docstring (its specification)."""
 
 import math
 

@@ -1,7 +1,9 @@
 """Atomic checkpoints: writing, verification, damage detection and buffer pruning."""
 
+import errno
 import json
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -75,7 +77,6 @@ def test_every_kind_of_damage_to_every_file_falls_back_to_the_previous_checkpoin
     _write_fake(reference, 2, payload=b"newer")
     cases = _damage_cases(reference, 2)
     assert len(cases) >= 15
-    import shutil
 
     for i, (how, file) in enumerate(cases):
         run = tmp_path / f"case{i}"
@@ -159,3 +160,52 @@ def test_prune_ignores_checkpoints_newer_than_the_one_just_written(tmp_path):
     ckpt.prune_buffers(tmp_path, keep=1, newest=2)
     assert ckpt.verify_checkpoint(tmp_path, 2).buffer_dir is not None
     assert ckpt.verify_checkpoint(tmp_path, 1).buffer_dir is None
+
+
+def test_a_failed_stage_leaves_no_temporary_folder(tmp_path):
+    def disk_full(path: Path) -> None:
+        path.mkdir()
+        (path / "half.h5").write_bytes(b"half")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    _write_fake(tmp_path, 1)
+    with pytest.raises(OSError):
+        ckpt.save_checkpoint(tmp_path, 2, disk_full, disk_full, disk_full, training_state={})
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        ["checkpoint_ep1.json", "models_ep1", "replay_buffer_ep1", "score_history_1.npy"]
+    )
+
+
+def test_a_manifest_that_cannot_be_written_leaves_no_pieces(tmp_path, monkeypatch):
+    """The disk fills up after the pieces are in place: they go (a checkpoint without its
+    manifest is no checkpoint), the previous checkpoint stays the newest good one."""
+    _write_fake(tmp_path, 1)
+    before = sorted(p.name for p in tmp_path.iterdir())
+
+    def disk_full(path: Path, data: dict) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(ckpt, "write_json_atomic", disk_full)
+    with pytest.raises(OSError):
+        _write_fake(tmp_path, 2)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    assert ckpt.latest_good_checkpoint(tmp_path).episode == 1
+
+
+def test_a_json_write_that_fails_leaves_no_temporary_file(tmp_path):
+    ckpt.write_json_atomic(tmp_path / "x.json", {"a": 1})
+    with pytest.raises(TypeError):
+        ckpt.write_json_atomic(tmp_path / "x.json", {"a": object()})
+    assert os.listdir(tmp_path) == ["x.json"]
+    assert json.loads((tmp_path / "x.json").read_text()) == {"a": 1}
+
+
+def test_no_checkpoint_is_started_on_a_disk_without_room_for_it(tmp_path, monkeypatch):
+    free = {"bytes": 10 * ckpt.ROOM_MARGIN}
+    usage = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(path)._replace(free=free["bytes"]))
+    ckpt.ensure_room(tmp_path, 5 * ckpt.ROOM_MARGIN)
+    free["bytes"] = 5 * ckpt.ROOM_MARGIN
+    with pytest.raises(OSError) as error:
+        ckpt.ensure_room(tmp_path, 5 * ckpt.ROOM_MARGIN)
+    assert error.value.errno == errno.ENOSPC

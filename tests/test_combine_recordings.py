@@ -195,7 +195,10 @@ def test_bad_flags(clips, tmp_path, capsys):
     assert call(clips, "--no-video") == 2
     assert "--no-video needs --frames-dir" in error_line(capsys)
     assert call(clips, "-o", tmp_path / "o.mp4", "--max-size", "5") == 2
-    assert "--max-size must be at least 64" in error_line(capsys)
-    assert call(clips, "-o", tmp_path / "o.mp4", "--fps", "-3") == 2
-    assert "--fps must be a positive number" in error_line(capsys)
+    assert "--max-size must lie in 64 .. 4096 px (got 5)" in error_line(capsys)
+    assert call(clips, "-o", tmp_path / "o.mp4", "--max-size", "100000", "--upscale") == 2
+    assert "--max-size must lie in 64 .. 4096 px (got 100000)" in error_line(capsys)
+    for fps in ("-3", "0", "nan", "1e9"):
+        assert call(clips, "-o", tmp_path / "o.mp4", "--fps", fps) == 2
+        assert "--fps must lie in 0.1 .. 1000 frames per second" in error_line(capsys)
     assert not list(tmp_path.iterdir())

@@ -29,7 +29,7 @@ from environment.environment import NON_FINITE_REASON, SCREEN_SIZE, BaseEnvironm
 from environment.video import VideoWriter, count_frames, h264_path, read_frames
 
 REPO = Path(__file__).resolve().parents[1]
-SIZES = {  # canonical name: (state size, action size, action scale), from the spec
+SIZES = {  # canonical name: (state size, action size, action scale), from the class docstrings
     "CartpoleEnvironment": (4, 1, 1000.0),
     "HumanoidStandingEnvironment": (30, 4, 2000.0),
     "BollaRollaEnvironment": (60, 8, 2000.0),

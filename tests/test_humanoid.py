@@ -14,7 +14,8 @@ from environment.humanoid import (
     kick,
 )
 
-# The spec's table: name: (length, width, mass, angle, parent, parent anchor, child anchor).
+# The parts table of environment/humanoid.py's docstring:
+# name: (length, width, mass, angle, parent, parent anchor, child anchor).
 SPEC = {
     "torso": (50, 30, 30, math.pi / 2, None, None, None),
     "upper_arm_l": (30, 8, 5, 0.0, "torso", (-15, -15), (-15, 0)),
@@ -50,7 +51,7 @@ def humanoid():
     return space, Humanoid(space, (300, 390))
 
 
-def test_parts_table_matches_the_spec():
+def test_parts_table_matches_the_documented_one():
     assert set(PARTS) == set(SPEC) and ALL_PARTS[0] == "torso"
     for name, (length, width, mass, angle, parent, parent_anchor, child_anchor) in SPEC.items():
         part = PARTS[name]

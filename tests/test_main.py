@@ -1,80 +1,69 @@
-"""End-to-end runs of main.py in subprocesses, with tiny budgets."""
+"""main.py: its command line, its one-line errors, signals and what a run writes (tiny budgets).
+
+What belongs to the process (exit code, a signal, the only line on stderr, what is imported
+before the settings are checked) is tested on main.py in a subprocess; everything else calls
+main.main() in this process.
+"""
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+import main
 from environment.video import count_frames
+from tests.run_helpers import (
+    TINY,
+    error_lines,
+    one_error_line,
+    read_log,
+    run_main,
+    signal_during_episode,
+    start_main,
+    subprocess_env,
+    train_tiny,
+    wait_for_log_rows,
+)
+from tests.tool_helpers import call_main
 from training import checkpoints as ckpt
 
-REPO = Path(__file__).resolve().parents[1]
-TINY = [
-    "--max_steps", "25",
-    "--layer1_size", "16",
-    "--layer2_size", "16",
-    "--batch_size", "16",
-    "--buffer_size", "5000",
-    "--record_steps", "20",
-    "--save_every", "1",
-    "--seed", "3",
-    "--tf_threads", "1",
-]  # fmt: skip
+
+def run_cli(*argv: str | Path) -> int:
+    """main.main() in this process."""
+    return call_main(main.main, *argv)
 
 
-def run_main(*args: str, timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, str(REPO / "main.py"), *args],
-        cwd=REPO,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
+def cli_error(capsys) -> str:
+    """The one line main.py said on stderr."""
+    line = one_error_line(capsys.readouterr().err)
+    assert line.startswith("main.py: error: "), line
+    return line
 
 
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy", TF_CPP_MIN_LOG_LEVEL="3")
-    env["CUDA_VISIBLE_DEVICES"] = ""
-    return env
+def snapshot(folder: Path) -> dict[str, tuple[int, bytes]]:
+    """Every file under `folder` with its modification time and content."""
+    return {
+        str(p.relative_to(folder)): (p.stat().st_mtime_ns, p.read_bytes())
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
-def read_log(run_dir: Path) -> list[dict[str, str]]:
-    with open(run_dir / "train_log.csv", newline="") as handle:
-        return list(csv.DictReader(handle))
+# ------------------------------------------------------------------------------------------
+# What a run writes
 
 
-def one_error_line(result: subprocess.CompletedProcess) -> str:
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    return lines[0]
-
-
-@pytest.mark.parametrize(
-    ("env_name", "canonical"),
-    [
-        ("cartpole", "CartpoleEnvironment"),
-        ("standing", "HumanoidStandingEnvironment"),
-        ("bolla-rolla", "BollaRollaEnvironment"),
-    ],
-)
-def test_smoke_run_writes_every_artifact(tmp_path, env_name, canonical):
-    run_dir = tmp_path / "run"
-    result = run_main("--env_name", env_name, "--save_dir", str(run_dir), "--n_games", "3", *TINY)
-    assert result.returncode == 0, result.stderr
+def test_a_run_writes_every_artifact(finished_run):
+    """main.py --env_name cartpole --n_games 3 (the session's finished tiny run)."""
+    run_dir = finished_run.dir
     for episode in (1, 2, 3):
-        assert f"episode {episode} score " in result.stdout
+        assert f"episode {episode} score " in finished_run.stdout
         assert (run_dir / f"models_ep{episode}" / "actor.weights.h5").is_file()
         assert (run_dir / f"score_history_{episode}.npy").is_file()
         assert ckpt.verify_checkpoint(run_dir, episode)
@@ -90,186 +79,196 @@ def test_smoke_run_writes_every_artifact(tmp_path, env_name, canonical):
     assert [float(r["score"]) for r in rows] == scores.tolist()
     assert int(rows[-1]["total_steps"]) == int(sum(int(r["steps"]) for r in rows))
     config = json.loads((run_dir / "config.json").read_text())
-    assert config["env_name"] == canonical
+    assert config["env_name"] == "CartpoleEnvironment"
     assert config["seed"] == 3 and config["n_games"] == 3
     assert (run_dir / "train.png").stat().st_size > 10_000
     assert count_frames(run_dir / "simulation.mp4") == 20
     assert count_frames(run_dir / "simulation_h264.mp4") == 20
+    assert "Traceback" not in finished_run.stderr
 
 
-def test_recover_continues_at_the_right_episode(tmp_path):
+@pytest.mark.parametrize(
+    ("env_name", "canonical"),
+    [("standing", "HumanoidStandingEnvironment"), ("bolla-rolla", "BollaRollaEnvironment")],
+)
+def test_the_humanoid_tasks_train_record_and_checkpoint(tmp_path, no_xla, env_name, canonical):
     run_dir = tmp_path / "run"
-    first = run_main("--save_dir", str(run_dir), "--n_games", "2", "--no_record", *TINY)
-    assert first.returncode == 0, first.stderr
-    first_scores = np.load(run_dir / "score_history_2.npy")
-    second = run_main("--recover", "--save_dir", str(run_dir), "--n_games", "4", "--no_record")
-    assert second.returncode == 0, second.stderr
-    assert "resuming CartpoleEnvironment from episode 2" in second.stdout
-    assert "episode 3 score" in second.stdout and "episode 1 score" not in second.stdout
-    scores = np.load(run_dir / "score_history_4.npy")
-    assert scores.shape == (4,)
-    np.testing.assert_array_equal(scores[:2], first_scores)
-    assert [int(r["episode"]) for r in read_log(run_dir)] == [1, 2, 3, 4]
-    # A finished run is not trained again.
-    again = run_main("--recover", "--save_dir", str(run_dir), "--no_record")
-    assert again.returncode == 0 and "already finished at episode 4" in again.stdout
+    result, said = train_tiny(run_dir, env_name=env_name, n_games=2, no_record=False)
+    assert result.finished and result.episodes == 2 and result.exit_code == 0
+    for episode in (1, 2):
+        assert ckpt.verify_checkpoint(run_dir, episode)
+    rows = read_log(run_dir)
+    assert [float(r["score"]) for r in rows] == np.load(run_dir / "score_history_2.npy").tolist()
+    assert json.loads((run_dir / "config.json").read_text())["env_name"] == canonical
+    assert count_frames(run_dir / "simulation.mp4") == 20
+    assert count_frames(run_dir / "simulation_h264.mp4") == 20
+    assert any(m.startswith("recording: ") for m in said.logged)
 
 
-def test_a_fresh_run_into_a_used_folder_is_refused(tmp_path):
-    run_dir = tmp_path / "run"
-    assert (
-        run_main("--save_dir", str(run_dir), "--n_games", "1", "--no_record", *TINY).returncode == 0
-    )
-    before = sorted(p.name for p in run_dir.iterdir())
-    refused = run_main("--save_dir", str(run_dir), "--n_games", "1", "--no_record", *TINY)
-    assert refused.returncode != 0
-    assert "--recover" in one_error_line(refused)
-    assert sorted(p.name for p in run_dir.iterdir()) == before
-    replaced = run_main(
-        "--save_dir", str(run_dir), "--n_games", "1", "--no_record", "--overwrite", *TINY
-    )
-    assert replaced.returncode == 0, replaced.stderr
+# ------------------------------------------------------------------------------------------
+# Mistakes: one line, exit 2, nothing written
 
 
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
         (["--env_name", "Pendulum"], "cartpole"),
-        (["--n_games", "many"], "--n_games must be a whole number"),
-        (["--n_games", "0"], "--n_games"),
+        (["--n_games", "many"], "--n_games must be a whole number (got 'many')"),
+        (["--n_games", "0"], "--n_games must be at least 1"),
+        (["--gamma", "1.5"], "--gamma must lie in (0, 1]"),
+        (["--policy_samples", "3"], "--policy_samples must be 1 or 2"),
         (["--no_such_flag"], "unrecognized"),
-        (["--batch_size", "64", "--buffer_size", "32"], "--batch_size"),
+        (["--batch_size", "64", "--buffer_size", "32"], "--batch_size cannot exceed buffer_size"),
+        (["--upright"], "--upright applies to bolla-rolla only"),
+        (["--recover", "--overwrite"], "exclude each other"),
     ],
 )
-def test_user_errors_are_one_line_and_non_zero(tmp_path, args, expected):
-    result = run_main("--save_dir", str(tmp_path / "run"), *args, timeout=60)
-    assert result.returncode == 2
-    assert expected in one_error_line(result)
+def test_mistakes_are_one_line_and_exit_2(tmp_path, capsys, args, expected):
+    assert run_cli("--save_dir", tmp_path / "run", *args) == 2
+    assert expected in cli_error(capsys)
     assert not (tmp_path / "run").exists()
 
 
-def test_recover_with_nothing_to_recover(tmp_path):
-    result = run_main("--recover", "--save_dir", str(tmp_path / "nothing"), timeout=60)
-    assert result.returncode == 2
-    assert "nothing to recover" in one_error_line(result)
-
-
-def test_help_documents_every_flag():
-    result = run_main("--help", timeout=60)
-    assert result.returncode == 0
-    for flag in ["--env_name", "--recover", "--n_games", "--max_steps", "--save_every"]:
-        assert flag in result.stdout
-    for flag in ["--solve_score", "--solve_count", "--seed", "--save_dir", "--record_steps"]:
-        assert flag in result.stdout
-    for flag in ["--no_record", "--update_every", "--overwrite", "--tf_threads", "--keep_buffers"]:
-        assert flag in result.stdout
-    for flag in ["--reward_scale", "--actor_lr", "--batch_size", "--learn_alpha"]:
-        assert flag in result.stdout
-
-
-def _start(run_dir: Path, *args: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, str(REPO / "main.py"), "--save_dir", str(run_dir), *args],
-        cwd=REPO,
-        env=_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+@pytest.fixture(scope="module")
+def no_tensorflow(tmp_path_factory) -> dict[str, str]:
+    """A subprocess environment in which importing TensorFlow fails loudly."""
+    fake = tmp_path_factory.mktemp("no_tensorflow")
+    (fake / "tensorflow").mkdir()
+    (fake / "tensorflow" / "__init__.py").write_text(
+        'raise ImportError("TensorFlow was imported before the settings were checked")\n'
     )
+    env = subprocess_env()
+    env["PYTHONPATH"] = os.pathsep.join([str(fake), env.get("PYTHONPATH", "")])
+    return env
 
 
-def _wait_for_checkpoint(
-    run_dir: Path, process: subprocess.Popen, after: int = 0, timeout: float = 120
-) -> None:
-    """Wait until the run has a checkpoint newer than episode `after`."""
-    deadline = time.monotonic() + timeout
-    while max(ckpt.list_checkpoint_episodes(run_dir), default=0) <= after:
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "no checkpoint appeared"
-        time.sleep(0.1)
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (["--seed", "-1"], "--seed must lie in 0 .. 4294967295 (got -1)"),
+        (["--seed", "99999999999999999999"], "--seed must lie in 0 .. 4294967295"),
+        (["--buffer_size", "100000000000"], "buffer_size 100000000000 needs about"),
+    ],
+)
+def test_bad_seeds_and_runs_too_big_for_memory_stop_before_tensorflow(
+    tmp_path, no_tensorflow, args, expected
+):
+    """Seeds every generator accepts, and a replay buffer this machine can hold, are checked
+    before anything starts: one line, exit 2, and TensorFlow never imported."""
+    result = run_main("--save_dir", tmp_path / "run", *args, env=no_tensorflow, timeout=60)
+    assert result.returncode == 2, result.stderr
+    line = one_error_line(result.stderr)
+    assert line.startswith("main.py: error: ") and expected in line, line
+    assert not (tmp_path / "run").exists()
 
 
-def _wait_for_log_rows(run_dir: Path, process: subprocess.Popen, rows: int) -> None:
-    deadline = time.monotonic() + 120
-    while not (run_dir / "train_log.csv").exists() or len(read_log(run_dir)) < rows:
-        assert process.poll() is None, process.communicate()
-        assert time.monotonic() < deadline, "the run made no progress"
-        time.sleep(0.1)
+def test_nothing_to_recover(tmp_path, capsys):
+    assert run_cli("--recover", "--save_dir", tmp_path / "nothing") == 2
+    assert "nothing to recover" in cli_error(capsys)
 
 
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_mid_run_writes_a_checkpoint_and_exits(tmp_path, signum):
-    """No checkpoint for the current episode yet: the signal writes one (marked interrupted)."""
-    run_dir = tmp_path / "run"
-    process = _start(run_dir, "--n_games", "100000", "--no_record", *TINY, "--save_every", "1000")
-    _wait_for_log_rows(run_dir, process, 3)
-    process.send_signal(signum)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 128 + signum, err
-    assert "checkpoint written" in err and "--recover" in err
-    checkpoint = ckpt.latest_good_checkpoint(run_dir)
-    assert checkpoint is not None and checkpoint.manifest["interrupted"] is True
-    episodes = [line for line in out.splitlines() if line.startswith("episode ")]
-    assert checkpoint.episode == len(episodes) >= 3
-    resumed = run_main("--recover", "--save_dir", str(run_dir), "--n_games",
-                       str(checkpoint.episode + 1), "--no_record")  # fmt: skip
-    assert resumed.returncode == 0, resumed.stderr
-    assert f"episode {checkpoint.episode + 1} score" in resumed.stdout
-
-
-def test_a_signal_keeps_an_exact_checkpoint_of_the_same_episode(tmp_path):
-    """With a checkpoint after every episode, a signal keeps it rather than overwrite it."""
-    run_dir = tmp_path / "run"
-    process = _start(run_dir, "--n_games", "100000", "--no_record", *TINY)
-    _wait_for_checkpoint(run_dir, process, after=2)
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, err
-    assert "kept the checkpoint" in err or "its checkpoint is complete" in err, err
-    checkpoint = ckpt.latest_good_checkpoint(run_dir)
-    assert checkpoint.manifest["interrupted"] is False
-    episodes = [line for line in out.splitlines() if line.startswith("episode ")]
-    assert checkpoint.episode == len(episodes)
-
-
-@pytest.mark.slow
-def test_cartpole_is_solved_with_the_default_settings(tmp_path):
-    """The reference needed about 450 episodes; the defaults here must do far better."""
-    run_dir = tmp_path / "run"
-    result = run_main(
-        "--save_dir", str(run_dir), "--seed", "0", "--n_games", "400", "--no_record",
-        timeout=1500,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    solved = [line for line in result.stdout.splitlines() if line.startswith("solved at episode")]
-    assert solved, result.stdout[-2000:]
-    print(solved[0])
-
-
-def test_a_run_folder_that_is_a_file_is_one_line(tmp_path):
+def test_a_run_folder_that_is_a_file(tmp_path, capsys):
     target = tmp_path / "taken"
     target.write_text("mine")
-    result = run_main("--save_dir", str(target), "--n_games", "1", timeout=60)
-    assert result.returncode == 2
-    assert "cannot use" in one_error_line(result)
+    assert run_cli("--save_dir", target, "--n_games", "1") == 2
+    assert "cannot use" in cli_error(capsys)
     assert target.read_text() == "mine"
 
 
-def test_a_second_process_on_the_same_run_is_refused(tmp_path):
-    run_dir = tmp_path / "run"
-    process = _start(run_dir, "--n_games", "100000", "--no_record", *TINY)
+def test_a_run_folder_in_use_by_another_process_is_refused(run_copy, capsys):
+    from training.locking import lock_run
+
+    lock = lock_run(run_copy)  # what a training process holds for its whole life
     try:
-        _wait_for_checkpoint(run_dir, process)
-        second = run_main("--recover", "--save_dir", str(run_dir), timeout=60)
-        assert second.returncode == 2
-        assert "in use by another training process" in one_error_line(second)
+        assert run_cli("--recover", "--save_dir", run_copy) == 2
+        assert "in use by another training process" in cli_error(capsys)
     finally:
-        process.send_signal(signal.SIGINT)
-        process.communicate(timeout=120)
-    assert ckpt.latest_good_checkpoint(run_dir) is not None
+        lock.close()
 
 
-def test_overwrite_also_removes_the_old_runs_videos(tmp_path):
+def test_help_lists_every_flag_with_its_default(capsys):
+    from training.config import settings
+
+    assert run_cli("--help") == 0
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    for flag in ("--recover", "--save_dir", "--overwrite"):
+        assert flag in text
+    for f in settings():
+        assert f"--{f.name}" in text
+        assert " ".join(f.metadata["help"].split()) in text, f.name
+    assert "(default: 30000)" in text and "(default: CartpoleEnvironment)" in text
+
+
+def test_a_hand_edited_config_is_checked_like_flags(run_copy, capsys):
+    """Values read back from config.json pass the checks of flags: one line naming the file,
+    the setting and its rule; the run is left as it was."""
+    path = run_copy / "config.json"
+    saved = json.loads(path.read_text())
+    cases = [
+        ("gamma", "abc", "gamma must be a number (got 'abc')"),
+        ("n_games", "many", "n_games must be a whole number (got 'many')"),
+        ("env_name", "Nope", "env_name must name an environment"),
+        ("batch_size", 0, "batch_size must be at least 1 (got 0)"),
+        ("no_such_setting", 1, "unknown setting 'no_such_setting'"),
+    ]
+    for key, value, rule in cases:
+        path.write_text(json.dumps({**saved, key: value}))
+        before = snapshot(run_copy)
+        assert run_cli("--recover", "--save_dir", run_copy) == 2, key
+        line = cli_error(capsys)
+        assert f"{path}: {rule}" in line, line
+        assert snapshot(run_copy) == before
+
+
+# ------------------------------------------------------------------------------------------
+# Used folders and --overwrite
+
+
+def test_a_fresh_run_into_a_used_folder_is_refused(run_copy, no_xla, capsys):
+    before = snapshot(run_copy)
+    assert run_cli("--save_dir", run_copy, "--n_games", "1", *TINY) == 2
+    line = cli_error(capsys)
+    assert "--recover" in line and "--overwrite" in line
+    assert snapshot(run_copy) == before
+    assert (
+        run_cli("--save_dir", run_copy, "--n_games", "1", "--no_record", "--overwrite", *TINY) == 0
+    )
+    assert ckpt.list_checkpoint_episodes(run_copy) == [1]
+    assert not (run_copy / "simulation.mp4").exists()
+
+
+@pytest.mark.parametrize(
+    "leftovers",
+    [
+        ("train_log.csv", "train.png", "simulation.mp4"),
+        ("train_log.csv",),
+        ("simulation_h264.mp4",),
+        ("train_log.unreadable.csv",),
+        ("recordings/recording_ep1.mp4",),
+        ("tensorboard/events.out",),
+        ("score_history_7.npy",),
+    ],
+    ids=lambda names: "+".join(Path(n).parts[0] for n in names),
+)
+def test_what_an_earlier_run_left_makes_a_used_folder(tmp_path, capsys, leftovers):
+    """Any file a run writes counts, not only config.json and checkpoints: a fresh run there is
+    refused in one line and nothing is touched."""
+    run_dir = tmp_path / "run"
+    for name in leftovers:
+        (run_dir / name).parent.mkdir(parents=True, exist_ok=True)
+        (run_dir / name).write_bytes(b"1,2,3\n" if name.endswith(".csv") else b"\x89 old")
+    before = snapshot(run_dir)
+    assert run_cli("--save_dir", run_dir, "--n_games", "1", *TINY) == 2
+    line = cli_error(capsys)
+    assert "already holds a run" in line and "--overwrite" in line
+    assert Path(leftovers[0]).parts[0] in line or "checkpoints" in line
+    assert snapshot(run_dir) == before
+    assert sorted(p.name for p in run_dir.iterdir()) == sorted(
+        {Path(n).parts[0] for n in leftovers}
+    )
+
+
+def test_overwrite_removes_the_old_runs_videos_but_nothing_else(tmp_path, no_xla):
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "config.json").write_text("{}")
@@ -277,9 +276,128 @@ def test_overwrite_also_removes_the_old_runs_videos(tmp_path):
     (run_dir / "recordings" / "recording_ep1.mp4").write_bytes(b"old")
     (run_dir / "simulation.mp4").write_bytes(b"old")
     (run_dir / "notes.txt").write_text("mine")
-    result = run_main(
-        "--save_dir", str(run_dir), "--n_games", "1", "--no_record", "--overwrite", *TINY
+    assert (
+        run_cli("--save_dir", run_dir, "--n_games", "1", "--no_record", "--overwrite", *TINY) == 0
     )
-    assert result.returncode == 0, result.stderr
     assert not (run_dir / "recordings").exists() and not (run_dir / "simulation.mp4").exists()
     assert (run_dir / "notes.txt").read_text() == "mine"
+
+
+# ------------------------------------------------------------------------------------------
+# --recover
+
+
+def test_recover_continues_at_the_right_episode(run_copy, no_xla, capsys):
+    first_scores = np.load(run_copy / "score_history_3.npy")
+    assert run_cli("--recover", "--save_dir", run_copy, "--n_games", "5", "--no_record") == 0
+    out = capsys.readouterr().out
+    assert "resuming CartpoleEnvironment from episode 3" in out
+    assert "episode 4 score" in out and "episode 1 score" not in out
+    scores = np.load(run_copy / "score_history_5.npy")
+    assert scores.shape == (5,)
+    np.testing.assert_array_equal(scores[:3], first_scores)
+    assert [int(r["episode"]) for r in read_log(run_copy)] == [1, 2, 3, 4, 5]
+    # A finished run is not trained again.
+    assert run_cli("--recover", "--save_dir", run_copy, "--no_record") == 0
+    assert "already finished at episode 5" in capsys.readouterr().out
+
+
+def test_recover_refuses_to_change_a_fixed_setting(run_copy, capsys):
+    assert run_cli("--recover", "--save_dir", run_copy, "--layer1_size", "32") == 2
+    assert "--layer1_size cannot change when resuming (this run uses 16)" in cli_error(capsys)
+
+
+# ------------------------------------------------------------------------------------------
+# Signals: SIGINT (Ctrl-C) and SIGTERM go through one handler
+
+
+def test_ctrl_c_mid_run_writes_a_checkpoint_and_exits_130(tmp_path, no_xla, capsys):
+    """No checkpoint of the current episode yet: the signal writes one (marked interrupted)."""
+    run_dir = tmp_path / "run"
+    process = start_main(
+        run_dir, "--n_games", "100000", "--no_record", *TINY, "--save_every", "1000"
+    )
+    wait_for_log_rows(run_dir, process, 3)
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err
+    lines = error_lines(err)
+    assert lines[0] == "SIGINT: saving a checkpoint after this step"
+    assert "checkpoint written" in lines[-1] and "--recover" in lines[-1] and len(lines) == 2
+    checkpoint = ckpt.latest_good_checkpoint(run_dir)
+    assert checkpoint is not None and checkpoint.manifest["interrupted"] is True
+    episodes = [line for line in out.splitlines() if line.startswith("episode ")]
+    assert checkpoint.episode == len(episodes) >= 3
+    target = str(checkpoint.episode + 1)
+    assert run_cli("--recover", "--save_dir", run_dir, "--n_games", target, "--no_record") == 0
+    assert f"episode {target} score" in capsys.readouterr().out
+
+
+def test_sigterm_mid_episode_writes_a_checkpoint_of_the_episode_reached(
+    tmp_path, no_xla, monkeypatch
+):
+    """SIGTERM takes the path of Ctrl-C (here in this process): the run stops after the current
+    step, drops the partial episode and writes the checkpoint of the last complete one."""
+    signal_during_episode(monkeypatch, episode=3, step=2, signum=signal.SIGTERM)
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    result, said = train_tiny(tmp_path / "run", n_games=100, save_every=1000)
+    assert (result.stopped_by, result.exit_code, result.episodes) == ("SIGTERM", 143, 2)
+    assert not result.finished
+    assert said.warned == [
+        "stopped by SIGTERM at episode 2: checkpoint written; continue with python main.py "
+        "--recover"
+    ]
+    checkpoint = ckpt.latest_good_checkpoint(tmp_path / "run")
+    assert checkpoint.episode == 2
+    assert checkpoint.manifest["interrupted"] is True
+    assert checkpoint.manifest["partial_episode_steps"] == 2
+    # The caller's handlers are back (a sweep or a notebook keeps its own).
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+
+
+def test_a_signal_keeps_an_exact_checkpoint_of_the_same_episode(tmp_path, no_xla, monkeypatch):
+    """With a checkpoint after every episode, a signal keeps it rather than overwrite it."""
+    signal_during_episode(monkeypatch, episode=4, step=2, signum=signal.SIGINT)
+    result, said = train_tiny(tmp_path / "run", n_games=100)
+    assert (result.stopped_by, result.exit_code, result.episodes) == ("SIGINT", 130, 3)
+    assert "kept the checkpoint of episode 3 (partial episode dropped)" in said.warned[-1]
+    checkpoint = ckpt.latest_good_checkpoint(tmp_path / "run")
+    assert checkpoint.episode == 3 and checkpoint.manifest["interrupted"] is False
+
+
+@pytest.mark.parametrize("delay", [1.0, 2.5])
+def test_ctrl_c_while_tensorflow_loads_is_one_line(tmp_path, delay):
+    """Ctrl-C in the first seconds (imports, TensorFlow starting, the agent being built)."""
+    run_dir = tmp_path / "run"
+    process = start_main(run_dir, "--n_games", "1", *TINY)
+    time.sleep(delay)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=120)
+    if "SIGINT: saving a checkpoint" in err:
+        pytest.skip(f"training had started within {delay} s (tested above)")
+    assert process.returncode == 130, err
+    line = one_error_line(err)
+    assert line.startswith("main.py: ") and "interrupted" in line, line
+    from training.runs import used_by
+
+    assert used_by(run_dir) == []  # nothing written: a fresh run may start there
+
+
+# ------------------------------------------------------------------------------------------
+# The end-to-end learning check
+
+
+@pytest.mark.slow
+def test_cartpole_is_solved_with_the_default_settings(cartpole_solve):
+    """The default settings (the reference's hyperparameters) solve the cartpole: seed 3, the
+    cheapest of the README's five seeds, in 126 episodes (the reference needed about 450). The
+    run started with the test session (tests/conftest.py); this waits for it."""
+    code, out, err = cartpole_solve.wait(timeout=1800)
+    assert code == 0, err
+    solved = [line for line in out.splitlines() if line.startswith("solved at episode")]
+    assert solved == ["solved at episode 126: 10 consecutive episodes scored at least 395"], out[
+        -2000:
+    ]
+    rows = read_log(cartpole_solve.folder / "run")
+    assert len(rows) == 126 and all(float(r["score"]) >= 395 for r in rows[-10:])
+    assert int(rows[-1]["total_steps"]) == 9955

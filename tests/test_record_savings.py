@@ -1,9 +1,9 @@
-"""tools/record_savings.py on a tiny cartpole run, and the reference's pipeline end to end."""
+"""tools/record_savings.py on the session's finished tiny cartpole run, and the reference's
+pipeline end to end (record_savings -> combine_recordings -> images_to_video)."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -13,34 +13,14 @@ import cv2
 import pytest
 
 from environment.video import count_frames
-from tests.test_main import TINY
+from tests.run_helpers import error_lines, subprocess_env
 from tests.tool_helpers import call_main
 from tests.tool_helpers import error_line as tool_error_line
-from tools import record_savings
+from tools import combine_recordings, images_to_video, record_savings
 
 REPO = Path(__file__).resolve().parents[1]
-TINY_RUN = ["--env_name", "cartpole", "--n_games", "3", "--no_record", *TINY]
 STEPS = 12
 VIDEOS = ["recording_ep1.mp4", "recording_ep2.mp4", "recording_ep3.mp4", "recording_final.mp4"]
-
-
-def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy", TF_CPP_MIN_LOG_LEVEL="3")
-    env["CUDA_VISIBLE_DEVICES"] = ""
-    return env
-
-
-def run_script(script: str, *args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """Run a script of the repo by its path from another working directory."""
-    return subprocess.run(
-        [sys.executable, str(REPO / script), *args],
-        cwd=cwd,
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 def call(*argv: str | Path) -> int:
@@ -60,20 +40,22 @@ def frame_size(path: Path) -> tuple[int, int]:
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory) -> Path:
-    run_dir = tmp_path_factory.mktemp("tiny") / "CartpoleEnvironment"
-    result = run_script("main.py", *TINY_RUN, "--save_dir", str(run_dir), cwd=REPO)
-    assert result.returncode == 0, result.stderr
-    return run_dir
+def tiny_run(finished_run, tmp_path_factory) -> Path:
+    """A copy of the session's finished tiny run (3 checkpoints) that these tests record into."""
+    return Path(shutil.copytree(finished_run.dir, tmp_path_factory.mktemp("tiny") / "run"))
 
 
 @pytest.fixture(scope="module")
 def recorded(tiny_run, tmp_path_factory) -> subprocess.CompletedProcess:
-    """record_savings run once by its path from an unrelated working directory."""
+    """record_savings run once as a user runs it: by its path, from an unrelated folder."""
     elsewhere = tmp_path_factory.mktemp("elsewhere")
-    args = ["--run", str(tiny_run), "--steps", str(STEPS), "--h264"]
-    result = run_script("tools/record_savings.py", *args, cwd=elsewhere)
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "record_savings.py"), "--run", str(tiny_run),
+         "--steps", str(STEPS), "--h264"],
+        cwd=elsewhere, env=subprocess_env(), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert error_lines(result.stderr) == []  # TensorFlow's start-up notes are silenced
     return result
 
 
@@ -99,7 +81,7 @@ def test_existing_videos_are_skipped(tiny_run, recorded, capsys):
     assert {p.name: p.stat().st_mtime_ns for p in out.iterdir()} == before
 
 
-def test_force_damaged_checkpoint_out_and_stochastic(tiny_run, recorded, tmp_path):
+def test_force_damaged_checkpoint_out_and_stochastic(tiny_run, recorded, tmp_path, capsys):
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run, run_dir, ignore=shutil.ignore_patterns("recordings"))
     weights = run_dir / "models_ep2" / "actor.weights.h5"
@@ -107,11 +89,10 @@ def test_force_damaged_checkpoint_out_and_stochastic(tiny_run, recorded, tmp_pat
     out = tmp_path / "videos"
     out.mkdir()
     shutil.copy(tiny_run / "recordings" / "recording_ep1.mp4", out)
-    args = ["--run", str(run_dir), "--out", str(out), "--steps", "7", "--stochastic", "--force"]
-    result = run_script("tools/record_savings.py", *args, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    reports = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(reports) == 1, result.stderr  # TensorFlow's start-up notes are silenced
+    args = ["--run", run_dir, "--out", out, "--steps", "7", "--stochastic", "--force"]
+    assert call(*args) == 0
+    reports = error_lines(capsys.readouterr().err)
+    assert len(reports) == 1, reports
     assert reports[0].startswith("record_savings.py: warning: checkpoint of episode 2 is damaged")
     assert sorted(p.name for p in out.iterdir()) == [
         "recording_ep1.mp4",
@@ -123,21 +104,33 @@ def test_force_damaged_checkpoint_out_and_stochastic(tiny_run, recorded, tmp_pat
     assert not (run_dir / "recordings").exists()
 
 
-def test_reference_pipeline_end_to_end(tiny_run, recorded, tmp_path):
-    """record_savings -> combine_recordings --frames-dir -> images_to_video, and the one step."""
-    recordings = str(tiny_run / "recordings")
-    result = run_script(
-        "tools/combine_recordings.py", recordings, "-o", "combined.mp4", "--frames-dir", "frames",
-        cwd=tmp_path,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
+def test_a_missing_config_is_read_from_the_newest_checkpoint(tiny_run, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run, run_dir, ignore=shutil.ignore_patterns("recordings"))
+    (run_dir / "config.json").unlink()
+    assert call("--run", run_dir, "--out", tmp_path / "videos", "--steps", "3") == 0
+    captured = capsys.readouterr()
+    assert error_lines(captured.err) == [
+        f"record_savings.py: warning: {run_dir / 'config.json'} is missing: the settings of the "
+        "manifest of episode 3 are used"
+    ]
+    assert "CartpoleEnvironment run" in captured.out
+    assert len(list((tmp_path / "videos").glob("*.mp4"))) == 4
+    assert not (run_dir / "config.json").exists()  # a tool that reads a run does not write it
+
+
+def test_reference_pipeline_end_to_end(tiny_run, recorded, tmp_path, monkeypatch):
+    """record_savings -> combine_recordings --frames-dir -> images_to_video."""
+    monkeypatch.chdir(tmp_path)
+    recordings = tiny_run / "recordings"
+    args = [recordings, "-o", "combined.mp4", "--frames-dir", "frames"]
+    assert call_main(combine_recordings.main, *args) == 0
     # Four 600 x 600 videos (the _h264 copies are left out): a 2 x 2 grid, 1200 px <= 1280.
     assert count_frames(tmp_path / "combined.mp4") == STEPS
     assert frame_size(tmp_path / "combined.mp4") == (1200, 1200)
     assert count_frames(tmp_path / "combined_h264.mp4") == STEPS
     assert len(list((tmp_path / "frames").glob("frame_*.png"))) == STEPS
-    result = run_script("tools/images_to_video.py", "frames", "-o", "video.mp4", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
+    assert call_main(images_to_video.main, "frames", "-o", "video.mp4") == 0
     assert count_frames(tmp_path / "video.mp4") == STEPS
     assert frame_size(tmp_path / "video.mp4") == (1200, 1200)
 
@@ -168,6 +161,13 @@ def test_run_without_checkpoints(tiny_run, tmp_path, capsys):
     assert "has no checkpoint yet" in error_line(capsys)
 
 
+def test_a_hand_edited_config_is_checked_like_flags(tiny_run, tmp_path, capsys):
+    config = json.loads((tiny_run / "config.json").read_text())
+    (tmp_path / "config.json").write_text(json.dumps({**config, "layer1_size": "wide"}))
+    assert call("--run", str(tmp_path)) == 2
+    assert f"{tmp_path / 'config.json'}: layer1_size must be a whole number" in error_line(capsys)
+
+
 def test_every_checkpoint_damaged(tiny_run, tmp_path, capsys):
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run, run_dir, ignore=shutil.ignore_patterns("recordings"))
@@ -189,20 +189,36 @@ def test_bad_flags(tiny_run, tmp_path, capsys):
     (tmp_path / "file").write_text("")
     assert call("--run", str(tiny_run), "--out", str(tmp_path / "file")) == 2
     assert "is a file, not a folder" in error_line(capsys)
+    for seed in ("-1", "4294967296"):
+        assert call("--run", str(tiny_run), "--seed", seed) == 2
+        assert f"--seed must lie in 0 .. 4294967295 (got {seed})" in error_line(capsys)
+    assert call("--run", str(tiny_run), "--tf_threads", "-2") == 2
+    assert "--tf_threads must not be negative" in error_line(capsys)
 
 
-def test_default_run_is_the_most_recently_saved(tmp_path, monkeypatch, capsys):
-    save = tmp_path / "save"
-    monkeypatch.setattr(record_savings, "SAVE_ROOT", save)
+def test_without_a_run_and_nothing_under_save(tmp_path, monkeypatch, capsys):
+    """The default run is main.py --recover's (tests/test_runs.py: most_recent_run)."""
+    monkeypatch.setattr(record_savings, "SAVE_ROOT", tmp_path / "save")
     assert call() == 2
     assert "no run under" in error_line(capsys)
-    for name, stamp in (("Old", 1_000), ("New", 2_000), ("Empty", 1_500)):
-        (save / name).mkdir(parents=True)
-        (save / name / "config.json").write_text("{}")
-        os.utime(save / name / "config.json", (stamp, stamp))
-        if name != "Empty":
-            manifest = save / name / "checkpoint_ep1.json"
-            manifest.write_text("{}")
-            os.utime(manifest, (stamp, stamp))
-    os.utime(save / "Old" / "config.json", (3_000, 3_000))  # the config's age does not count
-    assert record_savings.most_recent_run(save) == save / "New"
+
+
+@pytest.mark.parametrize("zoom", ["0.5", "nan", "9"])
+def test_zoom_outside_its_range_is_one_line(capsys, tmp_path, zoom):
+    assert call("--run", tmp_path, "--zoom", zoom) == 2
+    assert "--zoom must lie in [1, 8]" in error_line(capsys)
+
+
+def test_zoom_frames_the_subject(tiny_run, tmp_path):
+    """--zoom 2 films the same 600 x 600 frames, closer: more of them are not background."""
+    for zoom in ("1", "2"):
+        out = tmp_path / zoom
+        assert call("--run", tiny_run, "--steps", "2", "--zoom", zoom, "--out", out) == 0
+        capture = cv2.VideoCapture(str(out / "recording_final.mp4"))
+        ok, frame = capture.read()
+        capture.release()
+        assert ok and frame.shape[:2] == (600, 600)
+        painted = int((frame.min(axis=2) < 200).sum())
+        if zoom == "1":
+            full_view = painted
+    assert painted > 2 * full_view

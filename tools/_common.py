@@ -7,6 +7,7 @@ tools run as `python tools/X.py` from any working directory.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import re
 import shutil
@@ -226,3 +227,17 @@ def paste(image: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
     width = min(patch.shape[1], image.shape[1] - x)
     if height > 0 and width > 0:
         image[y : y + height, x : x + width] = patch[:height, :width]
+
+
+# --------------------------------------------------------------------------------------------
+# Limits of what the video writers accept (OpenCV's mp4v and libx264)
+
+FPS_LIMITS = (0.1, 1000.0)  # frames per second
+MAX_FRAME_SIDE = 4096  # px
+
+
+def check_fps(fps: float | None, flag: str = "--fps") -> None:
+    """ToolError unless `fps` (when given) is a frame rate both video writers accept."""
+    low, high = FPS_LIMITS
+    if fps is not None and not (math.isfinite(fps) and low <= fps <= high):
+        raise ToolError(f"{flag} must lie in {low:g} .. {high:g} frames per second (got {fps:g})")

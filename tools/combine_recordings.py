@@ -37,10 +37,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2
 import numpy as np
 
+from environment.environment import FPS
 from environment.video import VideoWriter, h264_path
 from tools._common import (
+    MAX_FRAME_SIDE,
     ToolError,
     ToolParser,
+    check_fps,
     check_output_file,
     label_patch,
     paste,
@@ -54,7 +57,6 @@ from tools._common import (
 )
 
 PROG = "combine_recordings.py"
-DEFAULT_FPS = 50.0
 BACKGROUND = 255  # empty cells: white, like the environments' background
 FRAME_NAME = "frame_{:06d}.png"
 _FRAME_RE = re.compile(r"^frame_\d+\.png$")
@@ -106,12 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-h264", action="store_true", help="skip the browser-playable <stem>_h264.mp4 copy"
     )
-    parser.add_argument("--max-size", type=int, default=1280, help="largest side of the grid in px")
+    parser.add_argument(
+        "--max-size", type=int, default=1280, help="largest side of the grid in px (64 .. 4096)"
+    )
     parser.add_argument(
         "--upscale", action="store_true", help="scale the grid up to --max-size if it is smaller"
     )
     parser.add_argument(
-        "--fps", type=float, default=None, help="frame rate (default: the first video's)"
+        "--fps", type=float, default=None, help="0.1 .. 1000 (default: the first video's)"
     )
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     return parser
@@ -156,7 +160,7 @@ def open_clip(path: Path) -> Clip:
         capture=capture,
         width=width,
         height=height,
-        fps=fps if math.isfinite(fps) and fps > 0 else DEFAULT_FPS,
+        fps=fps if math.isfinite(fps) and fps > 0 else float(FPS),
         n_frames=max(n_frames, 1),
         first=first,
     )
@@ -193,10 +197,9 @@ def _main(argv: Sequence[str] | None) -> int:
         raise ToolError("--no-video needs --frames-dir (otherwise nothing would be written)")
     if args.no_video and args.output is not None:
         raise ToolError("--no-video and -o exclude each other")
-    if args.max_size < 64:
-        raise ToolError(f"--max-size must be at least 64 px (got {args.max_size})")
-    if args.fps is not None and not (math.isfinite(args.fps) and args.fps > 0):
-        raise ToolError(f"--fps must be a positive number (got {args.fps})")
+    if not 64 <= args.max_size <= MAX_FRAME_SIDE:
+        raise ToolError(f"--max-size must lie in 64 .. {MAX_FRAME_SIDE} px (got {args.max_size})")
+    check_fps(args.fps)
 
     output = None
     if not args.no_video:
@@ -224,7 +227,7 @@ def _main(argv: Sequence[str] | None) -> int:
             clip.capture.release()
 
 
-def combine(clips: list[Clip], output: Path | None, frames_dir: Path | None, args) -> int:
+def warn_other_sizes(clips: list[Clip]) -> None:
     first = clips[0]
     for clip in clips[1:]:
         if (clip.width, clip.height) != (first.width, first.height):
@@ -233,10 +236,16 @@ def combine(clips: list[Clip], output: Path | None, frames_dir: Path | None, arg
                 f"{clip.path.name} is {clip.width}x{clip.height}: resized to the first "
                 f"video's {first.width}x{first.height}",
             )
+
+
+def combine(clips: list[Clip], output: Path | None, frames_dir: Path | None, args) -> int:
+    first = clips[0]
+    warn_other_sizes(clips)
     columns, rows, cell_w, cell_h = grid_layout(
         len(clips), (first.width, first.height), args.max_size, args.upscale
     )
     fps = args.fps or first.fps
+    check_fps(fps, f"the frame rate of {first.path.name} (or --fps)")
     margin, label_h = label_geometry(cell_w, cell_h)
     label_w = max(8, cell_w - 2 * margin)  # tiny cells: the label is clipped, not an error
     labels = [label_patch(c.label, label_w, label_h)[:, :, ::-1] for c in clips]  # BGR

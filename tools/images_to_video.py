@@ -14,7 +14,6 @@ pipeline, after tools/combine_recordings.py --frames-dir frames/.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,11 +22,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cv2
 
+from environment.environment import FPS
 from environment.video import VideoWriter, h264_path
 from tools._common import (
     IMAGE_SUFFIXES,
     ToolError,
     ToolParser,
+    check_fps,
     check_output_file,
     natural_key,
     progress,
@@ -49,7 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "-o", "--output", type=Path, default=Path("output_video.mp4"), help="output video"
     )
-    parser.add_argument("--fps", type=float, default=50.0, help="frames per second")
+    parser.add_argument(
+        "--fps", type=float, default=float(FPS), help="frames per second (0.1 .. 1000)"
+    )
     parser.add_argument(
         "--no-h264", action="store_true", help="skip the browser-playable <stem>_h264.mp4 copy"
     )
@@ -84,8 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    if not (math.isfinite(args.fps) and args.fps > 0):
-        raise ToolError(f"--fps must be a positive number (got {args.fps})")
+    check_fps(args.fps)
     output = args.output.expanduser().resolve()
     if output.suffix.lower() != ".mp4":
         raise ToolError(f"-o {output.name}: the output must be an .mp4 file")

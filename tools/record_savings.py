@@ -8,7 +8,8 @@ For every checkpoint of the run whose manifest verifies, in episode order, the s
 loaded and the policy is filmed for --steps frames (600 x 600, 50 fps, mp4v) into
 <run>/recordings/recording_ep{N}.mp4, resetting the environment whenever an episode ends. The
 newest checkpoint of a finished run is also written as recording_final.mp4. The environment, its
-episode cap and the network sizes come from the run's config.json, so no name has to be typed.
+episode cap and the network sizes come from the run's config.json (or, if it is gone, from the
+newest good checkpoint's manifest), so no name has to be typed.
 Every video starts from the same reset (the run's seed), so the checkpoints are comparable; the
 policy is deterministic (the mean action) unless --stochastic. --h264 also writes browser-playable
 copies `<stem>_h264.mp4`.
@@ -22,6 +23,7 @@ Lay the videos out in one labelled grid with tools/combine_recordings.py.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import shutil
 import sys
@@ -31,6 +33,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from environment.environment import FPS
 from environment.video import h264_path
 from tools._common import (
     ToolError,
@@ -43,6 +46,7 @@ from tools._common import (
     warn,
 )
 from training import checkpoints as ckpt
+from training.config import SEED_LIMIT, ConfigError, RunConfig
 from training.runs import (
     CONFIG_FILE,
     SAVE_ROOT,
@@ -53,7 +57,6 @@ from training.runs import (
 
 PROG = "record_savings.py"
 RECORDINGS_DIR = "recordings"
-REQUIRED_CONFIG = ("env_name", "max_steps", "layer1_size", "layer2_size")
 
 
 @dataclass
@@ -75,7 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="run folder made by main.py (default: the most recent run under save/)",
     )
-    parser.add_argument("--steps", type=int, default=1600, help="frames per video (50 per second)")
+    parser.add_argument(
+        "--steps", type=int, default=1600, help=f"frames per video ({FPS} per second)"
+    )
     parser.add_argument(
         "--stochastic",
         action="store_true",
@@ -88,7 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--h264", action="store_true", help="also write browser-playable <stem>_h264.mp4 copies"
     )
     parser.add_argument(
-        "--seed", type=int, default=None, help="seed of every video's reset (default: the run's)"
+        "--seed",
+        type=int,
+        default=None,
+        help="seed of every reset, 0 .. 2**32-1 (default: the run's)",
     )
     parser.add_argument(
         "--tf_threads",
@@ -97,9 +105,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="TensorFlow threads (default: the run's --tf_threads; 0: TensorFlow's default)",
     )
     parser.add_argument(
+        "--zoom",
+        type=float,
+        default=1.0,
+        help="camera zoom, 1 to 8, following the subject (1: the whole 600 x 600 px scene)",
+    )
+    parser.add_argument(
         "--force", action="store_true", help="record again the checkpoints already recorded"
     )
     return parser
+
+
+def run_config(run_dir: Path) -> dict:
+    """The run's settings from its config.json, checked like main.py's flags; when config.json
+    is gone, from the newest good checkpoint's manifest (as main.py --recover does)."""
+    try:
+        return load_config(run_dir)
+    except ConfigError as exc:
+        raise ToolError(str(exc)) from None
+    except FileNotFoundError as exc:
+        missing = str(exc)
+    good = ckpt.latest_good_checkpoint(run_dir, warn=lambda _: None)
+    if good is None or not isinstance(good.manifest.get("config"), dict):
+        raise ToolError(missing)
+    source = f"the manifest of episode {good.episode}"
+    try:
+        config = RunConfig.from_mapping(good.manifest["config"], source).to_dict()
+    except ConfigError as exc:
+        raise ToolError(str(exc)) from None
+    warn(PROG, f"{run_dir / CONFIG_FILE} is missing: the settings of {source} are used")
+    return config
 
 
 def video_files(out_dir: Path, name: str, h264: bool) -> list[Path]:
@@ -128,7 +163,7 @@ def plan(
     """The videos to record, and how many are skipped because they exist."""
     run_dir = checkpoints[0].run_dir
     wanted = [Job(c.episode, f"recording_ep{c.episode}.mp4") for c in checkpoints]
-    if checkpoints and is_finished(checkpoints[-1]):
+    if is_finished(checkpoints[-1]):
         wanted.append(Job(checkpoints[-1].episode, "recording_final.mp4"))
     jobs, skipped = [], 0
     for job in wanted:
@@ -162,6 +197,10 @@ def _main(argv: Sequence[str] | None) -> int:
         raise ToolError(f"--steps must be at least 1 (got {args.steps})")
     if args.tf_threads is not None and args.tf_threads < 0:
         raise ToolError(f"--tf_threads must not be negative (got {args.tf_threads})")
+    if args.seed is not None and not 0 <= args.seed < SEED_LIMIT:
+        raise ToolError(f"--seed must lie in 0 .. {SEED_LIMIT - 1} (got {args.seed})")
+    if not (math.isfinite(args.zoom) and 1 <= args.zoom <= 8):
+        raise ToolError(f"--zoom must lie in [1, 8] (got {args.zoom})")
 
     run_dir = args.run if args.run is not None else most_recent_run(SAVE_ROOT)
     if run_dir is None:
@@ -170,13 +209,7 @@ def _main(argv: Sequence[str] | None) -> int:
     run_dir = run_dir.resolve()
     if not run_dir.is_dir():
         raise ToolError(f"{run_dir} is not a folder (pass a run folder like save/<Environment>)")
-    try:
-        config = load_config(run_dir)
-    except (FileNotFoundError, ValueError) as exc:
-        raise ToolError(str(exc)) from None
-    missing = [k for k in REQUIRED_CONFIG if k not in config]
-    if missing:
-        raise ToolError(f"{run_dir / CONFIG_FILE} lacks {', '.join(missing)} (not from main.py?)")
+    config = run_config(run_dir)
 
     out_dir = args.out.expanduser() if args.out is not None else run_dir / RECORDINGS_DIR
     out_dir = out_dir.resolve()
@@ -210,22 +243,16 @@ def record(jobs: list[Job], run_dir: Path, out_dir: Path, config: dict, args) ->
     import_tensorflow_quietly()
     from agent.agent import configure_threads
 
-    threads = args.tf_threads if args.tf_threads is not None else config.get("tf_threads", 0)
+    threads = args.tf_threads if args.tf_threads is not None else config["tf_threads"]
     configure_threads(threads or None)
     from training.recording import record_policy
     from training.runs import make_agent, make_environment
 
-    try:
-        env = make_environment(config, render_mode="rgb_array")
-    except ValueError as exc:
-        raise ToolError(f"{run_dir / CONFIG_FILE}: {str(exc).splitlines()[0]}") from None
-    seed = args.seed if args.seed is not None else config.get("seed")
+    env = make_environment(config, render_mode="rgb_array", zoom=args.zoom)
+    seed = args.seed if args.seed is not None else config["seed"]
     written = 0
     try:
-        try:
-            agent = make_agent(config, env)
-        except KeyError as exc:
-            raise ToolError(f"{run_dir / CONFIG_FILE} lacks {exc} (not from main.py?)") from None
+        agent = make_agent(config, env)
         fresh: dict[int, Path] = {}  # episode -> video recorded by this invocation
         with staging_dir(out_dir) as tmp:
             for job in progress(jobs, total=len(jobs), unit="video", desc="recording"):

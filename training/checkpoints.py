@@ -17,6 +17,7 @@ model weights are small and always kept, so tools/record_savings.py can replay e
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -117,12 +118,28 @@ def _manifest_body_digest(manifest: dict[str, Any]) -> str:
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
     """Write JSON to `path` so that readers see the old or the new file, never half of one."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as handle:
-        json.dump(data, handle, indent=1, sort_keys=True)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w") as handle:
+            json.dump(data, handle, indent=1, sort_keys=True)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     _fsync_dir(path.parent)
+
+
+ROOM_MARGIN = 1 << 20  # bytes beyond a checkpoint's arrays: file overheads, manifest, plot, log
+
+
+def ensure_room(run_dir: Path, nbytes: int) -> None:
+    """Raise OSError(ENOSPC) unless the disk of `run_dir` has room for a checkpoint holding
+    `nbytes` of arrays (with a margin). A checkpoint is not started on a disk that cannot take
+    it: HDF5, which writes the weights, does not fail cleanly when the disk fills up under it."""
+    free = shutil.disk_usage(run_dir).free
+    if free < nbytes * 5 // 4 + ROOM_MARGIN:
+        raise OSError(errno.ENOSPC, f"{free} bytes free, a checkpoint needs about {nbytes}")
 
 
 def _remove(path: Path) -> None:
@@ -169,21 +186,25 @@ def save_checkpoint(
     # An earlier manifest of the same episode (a run that crashed after writing it and was
     # recovered from an older checkpoint) must go first, so no manifest ever names new files.
     _remove(manifest_file(run_dir, episode))
-    for key, target in targets.items():
-        _remove(target)
-        os.replace(staged[key], target)
-    _fsync_dir(run_dir)
-    shutil.rmtree(tmp)
-
-    manifest: dict[str, Any] = {
-        "format": MANIFEST_FORMAT,
-        "episode": episode,
-        "buffer_pruned": False,
-        "files": files,
-        **(info or {}),
-    }
-    manifest["manifest_sha256"] = _manifest_body_digest(manifest)
-    write_json_atomic(manifest_file(run_dir, episode), manifest)
+    try:
+        for key, target in targets.items():
+            _remove(target)
+            os.replace(staged[key], target)
+        _fsync_dir(run_dir)
+        shutil.rmtree(tmp)
+        manifest: dict[str, Any] = {
+            "format": MANIFEST_FORMAT,
+            "episode": episode,
+            "buffer_pruned": False,
+            "files": files,
+            **(info or {}),
+        }
+        manifest["manifest_sha256"] = _manifest_body_digest(manifest)
+        write_json_atomic(manifest_file(run_dir, episode), manifest)
+    except OSError:  # e.g. the disk filled up while the manifest was written
+        for path in (tmp, *targets.values()):  # pieces without a manifest: no checkpoint
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else _remove(path)
+        raise
     return sum(entry["size"] for entry in files.values())
 
 

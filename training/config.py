@@ -26,29 +26,54 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Rule:
-    """A validity rule: a test and the words that state it ("must be at least 1")."""
+    """A validity rule: a test, the words that state it ("must be at least 1") and a value of
+    the field's type that breaks it (for the tests and the documentation)."""
 
     test: Callable[[Any], bool]
     text: str
+    breaking: Any
+    choices: tuple[Any, ...] | None = None  # for --help, when the rule is a list of values
 
 
-AT_LEAST_1 = Rule(lambda v: v >= 1, "must be at least 1")
-NOT_NEGATIVE = Rule(lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0")
-POSITIVE = Rule(lambda v: math.isfinite(v) and v > 0, "must be a positive finite number")
-UNIT_INTERVAL = Rule(lambda v: 0 < v <= 1, "must lie in (0, 1]")
-FINITE = Rule(math.isfinite, "must be a finite number")
-SEED = Rule(lambda v: v is None or 0 <= v < SEED_LIMIT, f"must lie in 0 .. {SEED_LIMIT - 1}")
-ANY = Rule(lambda v: True, "")
+AT_LEAST_1 = Rule(lambda v: v >= 1, "must be at least 1", 0)
+NOT_NEGATIVE = Rule(lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0", -1.0)
+POSITIVE = Rule(lambda v: math.isfinite(v) and v > 0, "must be a positive finite number", 0.0)
+UNIT_INTERVAL = Rule(lambda v: 0 < v <= 1, "must lie in (0, 1]", 1.5)
+FINITE = Rule(math.isfinite, "must be a finite number", math.inf)
+SEED = Rule(
+    lambda v: v is None or 0 <= v < SEED_LIMIT, f"must lie in 0 .. {SEED_LIMIT - 1}", SEED_LIMIT
+)
+SWITCH = Rule(lambda v: isinstance(v, bool), "must be true or false", "maybe")
+ENVIRONMENT = Rule(
+    lambda v: _environment_name(v) is not None,
+    "must name an environment: cartpole, standing, bolla-rolla or an alias",
+    "Nope",
+)
+
+
+def _environment_name(name: str) -> str | None:
+    """The canonical name of an environment, None for a name no environment has."""
+    from environment import resolve_environment_name
+
+    try:
+        return resolve_environment_name(name)
+    except ValueError:
+        return None
+
+
+def one_of(*choices: Any) -> Rule:
+    breaking = max(choices) + 1  # numeric choices only
+    words = " or ".join(str(c) for c in choices)
+    return Rule(lambda v: v in choices, f"must be {words}", breaking, choices)
 
 
 def setting(
     default: Any,
     help: str,
-    rule: Rule = ANY,
+    rule: Rule,
     *,
     group: str = "run",
     resumable: bool = False,
-    choices: tuple[Any, ...] | None = None,
     agent_arg: str | None = None,
 ) -> Any:
     """A dataclass field of RunConfig with what the command line and the checks need.
@@ -56,7 +81,7 @@ def setting(
     group: "run" or "agent" (agent settings are passed to SACAgent, as `agent_arg` if the
     agent names it differently); resumable: may change when a run is resumed.
     """
-    metadata = dict(help=help, rule=rule, group=group, resumable=resumable, choices=choices)
+    metadata = dict(help=help, rule=rule, group=group, resumable=resumable)
     metadata["agent_arg"] = agent_arg or (None if group == "run" else "")
     return field(default=default, metadata=metadata)
 
@@ -67,11 +92,14 @@ class RunConfig:
 
     # ---- the task
     env_name: str = setting(
-        "CartpoleEnvironment", "environment: cartpole, standing, bolla-rolla (or an alias)"
-    )
+        "CartpoleEnvironment", "environment: cartpole, standing, bolla-rolla (or an alias)",
+        ENVIRONMENT,
+    )  # fmt: skip
     upright: bool = setting(
-        False, "bolla rolla only: the episode also ends when the torso falls 32 px (stand, not sit)"
-    )
+        False,
+        "bolla rolla only: the episode also ends when the torso falls 32 px (stand, not sit)",
+        SWITCH,
+    )  # fmt: skip
     max_steps: int = setting(400, "episode cap (a truncation)", AT_LEAST_1)
     start_noise: float = setting(
         0.0, "noise of the training episodes' start states (the environments' start_noise)",
@@ -103,19 +131,20 @@ class RunConfig:
         AT_LEAST_1, resumable=True,
     )  # fmt: skip
     record_steps: int = setting(1600, "frames of the final recording", AT_LEAST_1, resumable=True)
-    no_record: bool = setting(False, "skip the final recording", resumable=True)
+    no_record: bool = setting(False, "skip the final recording", SWITCH, resumable=True)
     zoom: float = setting(
         1.0, "camera zoom of the final recording (1: the whole scene)",
-        Rule(lambda v: math.isfinite(v) and 1 <= v <= 8, "must lie in [1, 8]"), resumable=True,
+        Rule(lambda v: math.isfinite(v) and 1 <= v <= 8, "must lie in [1, 8]", 0.5),
+        resumable=True,
     )  # fmt: skip
     tf_threads: int = setting(
         0, "TensorFlow intra- and inter-op threads (0: TensorFlow's default)",
-        Rule(lambda v: v >= 0, "must not be negative"),
+        Rule(lambda v: v >= 0, "must not be negative", -1),
     )  # fmt: skip
-    no_progress: bool = setting(False, "no progress bar", resumable=True)
+    no_progress: bool = setting(False, "no progress bar", SWITCH, resumable=True)
     tensorboard: bool = setting(
         False, "also write per-episode TensorBoard scalars into <run>/tensorboard",
-        resumable=True,
+        SWITCH, resumable=True,
     )  # fmt: skip
     # ---- the agent
     actor_lr: float = setting(3e-4, "actor learning rate (Adam)", POSITIVE, group="agent")
@@ -135,11 +164,12 @@ class RunConfig:
     layer2_size: int = setting(256, "second hidden layer width", AT_LEAST_1, group="agent")
     policy_samples: int = setting(
         1, "policy samples per update: 1 (one for the value target and the actor loss) or 2 "
-        "(a second one for the actor loss, the reference's)", choices=(1, 2), group="agent",
+        "(a second one for the actor loss, the reference's)", one_of(1, 2), group="agent",
     )  # fmt: skip
     learn_alpha: bool = setting(
-        False, "learn the entropy temperature (target entropy -n_actions)", group="agent"
-    )
+        False, "learn the entropy temperature (target entropy -n_actions)", SWITCH,
+        group="agent",
+    )  # fmt: skip
     alpha_lr: float = setting(3e-4, "temperature learning rate", POSITIVE, group="agent")
 
     def __post_init__(self) -> None:
@@ -149,20 +179,13 @@ class RunConfig:
 
     def validate(self) -> None:
         """Raise ConfigError (one line: the setting and its rule) unless every value is usable."""
-        from environment import resolve_environment_name
-
         for f in dataclasses.fields(self):
             value = _convert(f, getattr(self, f.name))
             object.__setattr__(self, f.name, value)
-            rule, choices = f.metadata["rule"], f.metadata["choices"]
-            if choices is not None and value not in choices:
-                raise ConfigError(f"{f.name} must be one of {_words(choices)} (got {value!r})")
+            rule = f.metadata["rule"]
             if not rule.test(value):
                 raise ConfigError(f"{f.name} {rule.text} (got {value!r})")
-        try:
-            self.env_name = resolve_environment_name(self.env_name)
-        except ValueError as exc:
-            raise ConfigError(f"env_name: {str(exc).splitlines()[0]}") from None
+        self.env_name = _environment_name(self.env_name)
         if self.upright and self.env_name != "BollaRollaEnvironment":
             raise ConfigError("upright applies to bolla-rolla only")
         if self.batch_size > self.buffer_size:
@@ -184,7 +207,7 @@ class RunConfig:
             if key in RECORDED_ONLY:
                 continue
             if key not in known:
-                raise ConfigError(_sourced(source, f"unknown setting {key!r}"))
+                raise ConfigError(_unknown(source, key))
             kwargs[key] = value
         try:
             return cls(**kwargs)
@@ -196,6 +219,10 @@ class RunConfig:
 
     def replace(self, **changes: Any) -> RunConfig:
         return dataclasses.replace(self, **changes)
+
+    def task_name(self) -> str:
+        """What plots call the run: the environment and the options that change its task."""
+        return f"SAC on {self.env_name}" + (" (upright)" if self.upright else "")
 
     def agent_kwargs(self) -> dict[str, Any]:
         """The agent settings as SACAgent's keyword arguments."""
@@ -217,6 +244,12 @@ class RunConfig:
 RECORDED_ONLY = ("save_dir",)
 
 
+def _unknown(source: str, key: str) -> str:
+    if source == COMMAND_LINE:
+        return f"unknown setting --{key} (python main.py --help lists them)"
+    return f"{source}: unknown setting {key!r}"
+
+
 def _sourced(source: str, message: str) -> str:
     return f"--{message}" if source == COMMAND_LINE else f"{source}: {message}"
 
@@ -224,20 +257,18 @@ def _sourced(source: str, message: str) -> str:
 COMMAND_LINE = "command line"
 
 
-def settings() -> tuple[dataclasses.Field, ...]:
-    return dataclasses.fields(RunConfig)
+def settings(config_class: type[RunConfig] = RunConfig) -> tuple[dataclasses.Field, ...]:
+    return dataclasses.fields(config_class)
 
 
-def resumable_settings() -> set[str]:
-    return {f.name for f in settings() if f.metadata["resumable"]}
-
-
-def _words(values: tuple[Any, ...]) -> str:
-    return ", ".join(str(v) for v in values)
+def resumable_settings(config_class: type[RunConfig] = RunConfig) -> set[str]:
+    return {f.name for f in settings(config_class) if f.metadata["resumable"]}
 
 
 def _type_name(f: dataclasses.Field) -> str:
-    return str(f.type).replace(" | None", "")
+    """The kind of a setting: int, float, bool or str (annotations may be strings or types)."""
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    return kind.replace(" | None", "")
 
 
 def _convert(f: dataclasses.Field, value: Any) -> Any:
@@ -279,7 +310,9 @@ def _convert(f: dataclasses.Field, value: Any) -> Any:
 # ---- the command line --------------------------------------------------------------------------
 
 
-def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
+def add_setting_arguments(
+    parser: argparse.ArgumentParser, config_class: type[RunConfig] = RunConfig
+) -> None:
     """One flag per setting, in two groups, typed and with its default in --help.
 
     Values are kept as strings (or True for switches) and checked by RunConfig, so a flag, a
@@ -289,7 +322,7 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
         "run": parser.add_argument_group("run settings (recorded in config.json)"),
         "agent": parser.add_argument_group("agent settings (recorded in config.json)"),
     }
-    for f in settings():
+    for f in settings(config_class):
         group = groups[f.metadata["group"]]
         help_text = f.metadata["help"] + (
             " [may change on --recover]" if f.metadata["resumable"] else ""
@@ -300,9 +333,46 @@ def add_setting_arguments(parser: argparse.ArgumentParser) -> None:
             )
             continue
         metavar = {"int": "N", "float": "X", "str": "NAME"}[_type_name(f)]
-        if f.metadata["choices"]:
-            metavar = "{" + ",".join(str(c) for c in f.metadata["choices"]) + "}"
+        if f.metadata["rule"].choices:
+            metavar = "{" + ",".join(str(c) for c in f.metadata["rule"].choices) + "}"
         group.add_argument(f"--{f.name}", default=f.default, metavar=metavar, help=help_text)
+
+
+def flag_table(parser: argparse.ArgumentParser | None = None) -> str:
+    """The flags of `parser` (default: main.py's) as a Markdown table: flag, default, meaning.
+
+    The README's flag table is this output (tests/test_readme.py checks that every flag of
+    main.py has a row there):
+
+        python -c "from training.config import flag_table; print(flag_table(), end='')"
+    """
+    if parser is None:
+        from main import build_parser
+
+        parser = build_parser()
+    rows = ["| flag | default | meaning |", "|---|---|---|"]
+    for action in parser._actions:
+        if not action.option_strings or isinstance(action, argparse._HelpAction):
+            continue
+        flag = max(action.option_strings, key=len)
+        meaning = action.help or ""
+        for special in "\\|*<":  # Markdown would read these as markup
+            meaning = meaning.replace(special, "\\" + special)
+        rows.append(f"| `{flag}` | {_shown_default(action)} | {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+def _shown_default(action: argparse.Action) -> str:
+    default = action.default
+    if isinstance(action, argparse._StoreTrueAction):
+        return "on" if default else "off"
+    if default is None:
+        return "-"
+    if isinstance(default, int):
+        return f"{default:,}"
+    if isinstance(default, float):
+        return f"{default:g}"
+    return str(default)
 
 
 def memory_estimate(config: RunConfig) -> int:

@@ -8,16 +8,15 @@ under a new name, never deleted, and a new one is started from the checkpoint's 
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Sequence
 from pathlib import Path
 
-from training.callbacks import LOSS_KEYS, EpisodeReport
+from training.callbacks import LOSS_NAMES, EpisodeReport
 
 LOG_FILE = "train_log.csv"
 LOG_FIELDS = (
     "episode", "score", "avg_score", "steps", "total_steps", "updates", "skipped_updates",
-    "wall_time", *LOSS_KEYS,
+    "wall_time", *LOSS_NAMES,
 )  # fmt: skip
 
 
@@ -42,7 +41,7 @@ class CsvLog:
                 "updates": report.updates,
                 "skipped_updates": report.skipped_updates,
                 "wall_time": round(report.wall_time, 3),
-                **{k: report.losses.get(k, "") for k in LOSS_KEYS},
+                **{k: report.losses.get(k, "") for k in LOSS_NAMES},
             }
         )
         self.handle.flush()
@@ -55,23 +54,34 @@ class UnreadableLog(ValueError):
     """A log whose header or rows are not what CsvLog writes."""
 
 
-def read_rows(path: Path) -> list[dict[str, str]]:
-    """The rows of a log, checked: the exact header, and whole-numbered ascending episodes."""
+def read_rows(path: Path, last_episode: int | None = None) -> list[dict[str, str]]:
+    """The rows of a log up to `last_episode` (None: all), checked: UTF-8, the exact header,
+    whole rows and episodes 1, 2, 3, ... Rows after `last_episode` are not checked."""
+    try:
+        return _read_rows(path, last_episode)
+    except UnicodeDecodeError:
+        raise UnreadableLog("it is not UTF-8 text") from None
+
+
+def _read_rows(path: Path, last_episode: int | None) -> list[dict[str, str]]:
     with open(path, newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
         if tuple(reader.fieldnames or ()) != LOG_FIELDS:
             raise UnreadableLog("its header is not the log's")
-        rows, previous = [], 0
+        rows: list[dict[str, str]] = []
         for row in reader:
+            if last_episode is not None and len(rows) == last_episode:
+                break
             try:
+                if None in row or None in row.values():  # too many or too few fields
+                    raise ValueError
                 episode = int(row["episode"])
-                math.isfinite(float(row["score"]))
+                float(row["score"])
             except (TypeError, ValueError):
                 raise UnreadableLog(f"line {reader.line_num} is garbled") from None
-            if episode != previous + 1:
+            if episode != len(rows) + 1:
                 raise UnreadableLog(f"line {reader.line_num} breaks the episode sequence")
             rows.append(row)
-            previous = episode
     return rows
 
 
@@ -80,16 +90,15 @@ def prepare_for_resume(path: Path, episode: int, scores: Sequence[float]) -> str
     if not path.exists():
         return None
     try:
-        rows = [row for row in read_rows(path) if int(row["episode"]) <= episode]
+        rows = read_rows(path, last_episode=episode)
         if len(rows) < episode:
             raise UnreadableLog(f"it ends at episode {len(rows)}, before the checkpoint's")
-    except (UnreadableLog, UnicodeDecodeError) as exc:
+    except UnreadableLog as exc:
         aside = _free_name(path.with_name(f"{path.stem}.unreadable{path.suffix}"))
         path.rename(aside)
         _write(path, _rows_from_scores(scores[:episode]))
-        reason = exc if isinstance(exc, UnreadableLog) else "it is not UTF-8 text"
         return (
-            f"{path.name} could not be used ({reason}): kept as {aside.name}; "
+            f"{path.name} could not be used ({exc}): kept as {aside.name}; "
             f"a new log starts from the checkpoint's {episode} scores"
         )
     _write(path, rows)
@@ -106,11 +115,15 @@ def _rows_from_scores(scores: Sequence[float]) -> list[dict[str, object]]:
 
 def _write(path: Path, rows: list) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    tmp.replace(path)
+    try:
+        with open(tmp, "w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
+            writer.writeheader()
+            writer.writerows(rows)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 def _free_name(path: Path) -> Path:

@@ -26,7 +26,7 @@ import numpy as np
 
 from training import checkpoints as ckpt
 from training import random_state
-from training.callbacks import LOSS_KEYS, Callback, EpisodeReport, ProgressBar, StopTraining
+from training.callbacks import LOSS_NAMES, Callback, EpisodeReport, ProgressBar, StopTraining
 from training.config import COMMAND_LINE, RunConfig, check_fits_in_memory, resumable_settings
 from training.locking import FolderInUse, lock_run
 from training.log import LOG_FILE, CsvLog, prepare_for_resume
@@ -111,6 +111,10 @@ def train(
     ConfigError in one line for what the caller can fix; nothing is deleted then. `log` takes
     progress messages, `warn` warnings (default: standard error).
     """
+    if recover not in (True, False, "auto"):
+        raise ValueError(f'recover must be True, False or "auto", got {recover!r}')
+    if not all(callable(callback) for callback in callbacks):
+        raise ValueError("callbacks must be callables that take an EpisodeReport")
     warn = warn or _to_stderr
     run_dir = Path(run_dir).expanduser().resolve()
     checkpoint = None
@@ -141,11 +145,12 @@ def train(
     except OSError as exc:
         raise RunError(f"cannot use {run_dir} as the run folder ({exc.strerror})") from None
     try:
+        trainer = Trainer(config, run_dir, log, warn)  # writes nothing yet
         if checkpoint is None and overwrite:
             remove_run(run_dir)
         for stale in run_dir.glob(".tmp_checkpoint_ep*"):  # left by a crash mid-save
             shutil.rmtree(stale, ignore_errors=True)
-        return Trainer(config, run_dir, log, warn).run(checkpoint, callbacks)
+        return trainer.run(checkpoint, callbacks)
     except OSError as exc:
         if exc.errno != errno.ENOSPC:
             raise
@@ -158,10 +163,14 @@ def _disk_full(run_dir: Path) -> RunError:
     for stale in run_dir.glob(".tmp_checkpoint_ep*"):
         shutil.rmtree(stale, ignore_errors=True)
     good = ckpt.latest_good_checkpoint(run_dir, warn=lambda _: None)
-    newest = f"episode {good.episode}" if good else "none yet"
+    if good is None:
+        return RunError(
+            f"the disk is full ({run_dir}): no checkpoint could be written; free some space and "
+            "start again with --overwrite (it deletes what this run wrote)"
+        )
     return RunError(
-        f"the disk is full ({run_dir}): the newest good checkpoint is {newest}; free some space "
-        "(or copy the folder to a disk with room) and continue with --recover"
+        f"the disk is full ({run_dir}): the newest good checkpoint is episode {good.episode}; "
+        "free some space (or copy the folder to a disk with room) and continue with --recover"
     )
 
 
@@ -214,11 +223,11 @@ class LossMeans:
     """Running means of the losses `agent.learn` returns (None before the first batch)."""
 
     def __init__(self) -> None:
-        self.sums = dict.fromkeys(LOSS_KEYS, 0.0)
-        self.counts = dict.fromkeys(LOSS_KEYS, 0)
+        self.sums = dict.fromkeys(LOSS_NAMES, 0.0)
+        self.counts = dict.fromkeys(LOSS_NAMES, 0)
 
     def add(self, losses: dict[str, float] | None) -> None:
-        for key in LOSS_KEYS if losses is not None else ():
+        for key in LOSS_NAMES if losses is not None else ():
             if key in losses:  # alpha_loss only with learn_alpha
                 self.sums[key] += losses[key]
                 self.counts[key] += 1
@@ -253,7 +262,13 @@ class Trainer:
         self.tf = import_tensorflow_quietly()
         from agent.agent import configure_threads
 
-        configure_threads(config.tf_threads or None)
+        try:
+            configure_threads(config.tf_threads or None)
+        except RuntimeError:  # TensorFlow already runs in this process (a sweep, a notebook)
+            raise RunError(
+                f"tf_threads {config.tf_threads}: TensorFlow already runs in this process with "
+                "other thread settings; use the same tf_threads for every run of one process"
+            ) from None
         self.env = make_environment(config, start_noise=config.start_noise)
         self.agent = make_agent(config, self.env)
         self.push_rng = np.random.default_rng(
@@ -301,6 +316,12 @@ class Trainer:
     # ---- the run --------------------------------------------------------------------------
 
     def run(self, checkpoint: ckpt.Checkpoint | None, callbacks: Sequence[Callback]) -> RunResult:
+        try:
+            return self._run(checkpoint, callbacks)
+        finally:
+            self.stop.release()  # the caller's signal handlers again
+
+    def _run(self, checkpoint: ckpt.Checkpoint | None, callbacks: Sequence[Callback]) -> RunResult:
         self.start_fresh() if checkpoint is None else self.resume(checkpoint)
         done = self.progress
         if checkpoint is not None and done.finished and (done.solved or self._out_of_episodes()):
@@ -365,9 +386,10 @@ class Trainer:
                 if self.progress.finished or stopped_by:
                     break
         finally:
+            gc.unfreeze()  # a later run in this process (a sweep) must be able to free this one
+            self.stop.restore()
             for callback in callbacks:
                 getattr(callback, "close", lambda: None)()
-            self.stop.restore()
         if self.stop.requested:
             self.save_on_signal(episode, session_start)
             return self.stop.name
@@ -436,6 +458,7 @@ class Trainer:
         done.extra["random"] = random_state.capture(self.env, self.push_rng)
         done.extra["update_count"] = int(agent.update_count)
         started = time.perf_counter()
+        ckpt.ensure_room(self.run_dir, agent.saved_nbytes() + 8 * len(self.scores))
         size = ckpt.save_checkpoint(
             self.run_dir,
             done.episode,
@@ -455,7 +478,7 @@ class Trainer:
         self.saved_at_step = done.total_steps
         ckpt.prune_buffers(self.run_dir, config.keep_buffers, newest=done.episode)
         plot_learning_curve(
-            self.scores, self.run_dir / "train.png", f"SAC on {config.env_name}", config.solve_score
+            self.scores, self.run_dir / "train.png", config.task_name(), config.solve_score
         )
         self.log(
             f"checkpoint: episode {done.episode}, {size / 1e6:.1f} MB, "
@@ -489,7 +512,7 @@ class Trainer:
 
         config, plot = self.config, self.run_dir / "train.png"
         if not (only_missing and plot.exists()):
-            plot_learning_curve(self.scores, plot, f"SAC on {config.env_name}", config.solve_score)
+            plot_learning_curve(self.scores, plot, config.task_name(), config.solve_score)
             self.log(f"learning curve: {plot}")
         self.env.close()
         video = self.run_dir / "simulation.mp4"

@@ -99,8 +99,9 @@ def make_environment(config: RunConfig | Mapping[str, Any], **kwargs: Any):
     return create_environment(config.env_name, **{**config.environment_kwargs(), **kwargs})
 
 
-def make_agent(config: RunConfig | Mapping[str, Any], env):
-    """A SACAgent with the run's agent settings; sizes come from the environment's spaces."""
+def make_agent(config: RunConfig | Mapping[str, Any], env, **options: Any):
+    """A SACAgent with the run's agent settings; sizes come from the environment's spaces.
+    `options` are further SACAgent arguments that are not settings of a run (jit_compile)."""
     from agent.agent import SACAgent
 
     config = as_config(config)
@@ -109,6 +110,7 @@ def make_agent(config: RunConfig | Mapping[str, Any], env):
         n_actions=env.action_space.shape[0],
         seed=config.seed,
         **config.agent_kwargs(),
+        **options,
     )
 
 

@@ -12,13 +12,15 @@ class StopRequest:
     """Turns the first SIGINT/SIGTERM into a request to save and stop; the second exits at once.
 
     The training loop polls `requested` after every step; `restore()` hands the signals back to
-    Python (KeyboardInterrupt) for what follows the loop.
+    Python (KeyboardInterrupt) for what follows the loop; `release()` puts back the handlers
+    found by `install()`, so that a caller of train() (a sweep, a test) keeps its own.
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.previous: dict[int, Any] = {}
 
     @property
     def requested(self) -> bool:
@@ -30,11 +32,16 @@ class StopRequest:
 
     def install(self) -> None:
         for signum in self.SIGNALS:
+            self.previous.setdefault(signum, signal.getsignal(signum))
             signal.signal(signum, self._handle)
 
     def restore(self) -> None:
         for signum in self.SIGNALS:
             signal.signal(signum, signal.default_int_handler)
+
+    def release(self) -> None:
+        for signum, handler in self.previous.items():
+            signal.signal(signum, handler if handler is not None else signal.SIG_DFL)
 
     def _handle(self, signum: int, _frame: Any) -> None:
         if self.signum is not None:

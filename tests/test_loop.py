@@ -1,0 +1,163 @@
+"""training/loop.py: train() from Python, its per-episode callbacks and how a run ends."""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import gc
+import signal
+
+import numpy as np
+import pytest
+
+from tests.run_helpers import TINY_SETTINGS, assert_same_run, read_log, train_tiny
+from training import ConfigError, EpisodeReport, RunConfig, RunError, StopTraining, train
+from training import checkpoints as ckpt
+from training.callbacks import LOSS_NAMES
+
+pytestmark = pytest.mark.usefixtures("no_xla")
+
+
+def test_callbacks_get_one_report_per_episode_with_the_documented_fields(tmp_path):
+    reports: list[EpisodeReport] = []
+    result, _ = train_tiny(tmp_path / "run", [reports.append], n_games=4, save_every=2)
+    assert [f.name for f in dataclasses.fields(EpisodeReport)] == [
+        "episode", "score", "avg_score", "steps", "total_steps", "updates", "skipped_updates",
+        "wall_time", "steps_per_second", "solved", "losses",
+    ]  # fmt: skip
+    assert [r.episode for r in reports] == [1, 2, 3, 4] and result.episodes == 4
+    scores = [r.score for r in reports]
+    np.testing.assert_array_equal(scores, np.load(tmp_path / "run" / "score_history_4.npy"))
+    for i, report in enumerate(reports):
+        assert report.avg_score == pytest.approx(np.mean(scores[: i + 1]))
+        assert report.total_steps == sum(r.steps for r in reports[: i + 1])
+        # One update after every step once the buffer holds a batch (16 transitions).
+        assert report.updates == max(0, report.total_steps - 15) and report.skipped_updates == 0
+        assert report.steps_per_second > 0 and not report.solved
+        if report.updates:
+            assert set(report.losses) == set(LOSS_NAMES) - {"alpha_loss"}
+            assert all(np.isfinite(v) for v in report.losses.values())
+    assert [r.wall_time for r in reports] == sorted(r.wall_time for r in reports)
+    assert result.total_steps == reports[-1].total_steps
+    # The CSV log is one of the callbacks: it says what the reports say.
+    rows = read_log(tmp_path / "run")
+    assert [float(row["score"]) for row in rows] == scores
+    assert [int(row["updates"]) for row in rows] == [r.updates for r in reports]
+
+
+def test_a_solved_task_ends_the_run(tmp_path):
+    reports: list[EpisodeReport] = []
+    result, said = train_tiny(
+        tmp_path / "run", [reports.append], n_games=50, save_every=100, solve_score=1, solve_count=2
+    )
+    assert result.solved and result.finished and result.episodes == 2
+    assert [r.solved for r in reports] == [False, True]
+    assert "solved at episode 2: 2 consecutive episodes scored at least 1" in said.logged
+    # The final checkpoint is named after the episode reached, not after n_games.
+    assert ckpt.latest_good_checkpoint(tmp_path / "run").episode == 2
+
+
+def test_stop_training_from_a_callback_ends_the_run_with_a_checkpoint(tmp_path):
+    def stop_after_two(report: EpisodeReport) -> None:
+        if report.episode == 2:
+            raise StopTraining
+
+    result, _ = train_tiny(tmp_path / "run", [stop_after_two], n_games=10, save_every=1000)
+    assert (result.stopped_by, result.finished, result.episodes, result.exit_code) == (
+        "callback", False, 2, 0,
+    )  # fmt: skip
+    checkpoint = ckpt.latest_good_checkpoint(tmp_path / "run")
+    assert checkpoint.episode == 2 and checkpoint.manifest["interrupted"] is False
+    result, said = train_tiny(tmp_path / "run", n_games=3, recover=True)
+    assert result.finished and result.episodes == 3
+    assert said.logged[0].startswith("resuming CartpoleEnvironment from episode 2")
+
+
+def test_recover_auto_starts_fresh_in_an_empty_folder_and_resumes_in_a_used_one(tmp_path):
+    run_dir = tmp_path / "run"
+    result, said = train_tiny(run_dir, n_games=1, recover="auto")
+    assert result.episodes == 1 and not any("resuming" in m for m in said.logged)
+    result, said = train_tiny(run_dir, n_games=2, recover="auto")
+    assert result.episodes == 2 and said.logged[0].startswith("resuming")
+    assert [int(r["episode"]) for r in read_log(run_dir)] == [1, 2]
+    # A folder with what another run left but no checkpoint is not taken for a fresh one.
+    leftovers = tmp_path / "leftovers"
+    leftovers.mkdir()
+    (leftovers / "train.png").write_bytes(b"old")
+    with pytest.raises(RunError, match="already holds a run .train.png."):
+        train_tiny(leftovers, n_games=1, recover="auto")
+    assert (leftovers / "train.png").read_bytes() == b"old"
+
+
+def test_train_twice_in_one_process_gives_the_same_run(tmp_path):
+    """What a sweep does: runs one after another in one process, none leaking into the next
+    (random states, signal handlers, frozen garbage)."""
+    handlers = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    config = RunConfig(**{**TINY_SETTINGS, "n_games": 3, "no_record": True, "no_progress": True})
+    first = train(config, tmp_path / "a", log=lambda m: None)
+    assert gc.get_freeze_count() == 0
+    np.random.seed(99)  # noqa: NPY002 (the caller's global state must not matter)
+    second = train(config, tmp_path / "b", log=lambda m: None)
+    assert first.episodes == second.episodes == 3
+    assert_same_run(tmp_path / "a", tmp_path / "b", 3)
+    assert (signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)) == handlers
+
+
+def test_recover_keeps_the_runs_settings_and_refuses_another_task(tmp_path):
+    run_dir = tmp_path / "run"
+    train_tiny(run_dir, n_games=1)
+    with pytest.raises(RunError, match="holds a CartpoleEnvironment run, not HumanoidStanding"):
+        train(RunConfig(env_name="standing"), run_dir, recover=True, log=lambda m: None)
+    # A RunConfig given on --recover changes only what may change; its unset seed is ignored.
+    given = RunConfig(**{**TINY_SETTINGS, "seed": None, "n_games": 2, "no_record": True})
+    result = train(given, run_dir, recover=True, log=lambda m: None, warn=lambda m: None)
+    assert result.episodes == 2
+
+
+def test_a_thread_setting_tensorflow_cannot_take_is_one_line(tmp_path):
+    import tensorflow as tf
+
+    tf.constant(1.0) + 1.0  # TensorFlow runs in this process: its threads are fixed
+    threads = tf.config.threading.get_intra_op_parallelism_threads()
+    with pytest.raises(RunError, match=f"^tf_threads {threads + 3}: TensorFlow already runs"):
+        train_tiny(tmp_path / "run", n_games=1, tf_threads=threads + 3)
+
+
+def test_a_full_disk_is_one_line_naming_the_newest_good_checkpoint(tmp_path, monkeypatch):
+    calls = {"n": 0}
+    ensure_room = ckpt.ensure_room
+
+    def third_checkpoint_does_not_fit(run_dir, nbytes):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        ensure_room(run_dir, nbytes)
+
+    monkeypatch.setattr(ckpt, "ensure_room", third_checkpoint_does_not_fit)
+    with pytest.raises(RunError) as error:
+        train_tiny(tmp_path / "run", n_games=10)
+    assert str(error.value) == (
+        f"the disk is full ({tmp_path / 'run'}): the newest good checkpoint is episode 2; free "
+        "some space (or copy the folder to a disk with room) and continue with --recover"
+    )
+
+
+def test_a_disk_that_fills_up_mid_checkpoint_leaves_no_temporary_files(tmp_path, monkeypatch):
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "save", disk_full)  # the score history, the checkpoint's last piece
+    with pytest.raises(RunError, match="no checkpoint could be written; free some space and st"):
+        train_tiny(tmp_path / "run", n_games=10)
+    assert sorted(p.name for p in (tmp_path / "run").glob(".*")) == [".lock"]
+    assert not ckpt.has_checkpoint_files(tmp_path / "run")
+
+
+def test_arguments_of_train_that_cannot_work(tmp_path):
+    with pytest.raises(ValueError, match='^recover must be True, False or "auto", got .yes.$'):
+        train({}, tmp_path / "run", recover="yes")
+    with pytest.raises(ValueError, match="^callbacks must be callables"):
+        train({}, tmp_path / "run", callbacks=["print"])
+    with pytest.raises(ConfigError, match="^settings: unknown setting 'n_episodes'$"):
+        train({"n_episodes": 3}, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -1,0 +1,397 @@
+"""tools/sweep.py: its checks before Ray starts, a tiny real sweep, and a sweep whose driver is
+SIGKILLed and resumed, compared row by row with one that was never interrupted."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.tool_helpers import call_main, error_line
+from tools import sweep
+from training import checkpoints as ckpt
+from training.log import read_rows
+from training.runs import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+PROG = "sweep.py"
+# Four tiny trials (two settings x two seeds), two at a time, a checkpoint after every episode
+# so that a trial killed in the middle continues from a checkpoint.
+TINY = [
+    "--env_name", "cartpole", "--seeds", "0", "1", "--grid", "policy_samples=1,2",
+    "--set", "n_games=6", "--set", "max_steps=20", "--set", "layer1_size=8",
+    "--set", "layer2_size=8", "--set", "batch_size=4", "--set", "buffer_size=1000",
+    "--set", "save_every=1", "--max_concurrent", "2",
+]  # fmt: skip
+KEYS = [f"policy_samples={p},seed={s}" for s in (0, 1) for p in (1, 2)]
+
+
+@pytest.fixture(scope="module")
+def ray_tmp():
+    """A short folder for Ray's sockets and session files (a Unix socket path is limited),
+    and fewer bootstrap resamples for the reports of these tiny sweeps."""
+    path = tempfile.mkdtemp(prefix="ray", dir="/tmp")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("RAY_TMPDIR", path)
+        patch.delenv("RAY_ADDRESS", raising=False)
+        patch.setattr(sweep, "BOOTSTRAP_REPS", 1000)
+        patch.setattr(sweep, "CURVE_REPS", 200)
+        yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def sweep_args(storage: Path, name: str, *extra: str) -> list[str]:
+    return [*TINY, "--name", name, "--storage", str(storage), *extra]
+
+
+def log_without_wall_time(run_dir: Path) -> list[list[str]]:
+    with open(run_dir / "train_log.csv", newline="") as handle:
+        rows = list(csv.reader(handle))
+    column = rows[0].index("wall_time")
+    return [row[:column] + row[column + 1 :] for row in rows]
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+# ---- refused before anything starts -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (["--grid", "nonsense=1,2"], "--grid nonsense: unknown setting"),
+        (["--set", "colour=red"], "--set colour: unknown setting"),
+        (["--grid", "policy_samples=1,3"], "--policy_samples must"),
+        (["--set", "batch_size=0"], "--batch_size must be at least 1"),
+        (["--set", "gamma=1.5"], "--gamma must"),
+        (["--grid", "reward_scale=2,,5"], "--grid reward_scale: empty value"),
+        (["--grid", "reward_scale="], "--grid reward_scale: empty value"),
+        (["--grid", "reward_scale=2,2.0"], "--grid reward_scale repeats the value 2"),
+        (["--grid", "seed=1,2"], "--grid seed: give it with --seeds"),
+        (["--set", "n_games"], "--set 'n_games': expected KEY=VALUE"),
+        (["--set", "reward_scale=3", "--grid", "reward_scale=2,5"], "both swept"),
+        (["--seeds", "-1"], "--seed must"),
+        (["--seeds", "1", "1"], "--seeds repeats a seed"),
+        (["--env_name", "pendulum"], "env_name"),
+    ],
+)
+def test_bad_settings_are_refused_in_one_line_before_anything_starts(
+    tmp_path, capsys, change, message
+):
+    base = ["--env_name", "cartpole", "--seeds", "0", "1", "--set", "n_games=3"]
+    code = call_main(sweep.main, *base, *change, "--name", "bad", "--storage", tmp_path)
+    assert code == 2
+    assert message in error_line(capsys, PROG)
+    assert not (tmp_path / "bad").exists()
+
+
+def test_the_spec_names_trials_and_keeps_values_as_typed():
+    spec, configs = sweep.build_spec(
+        "cartpole", [3, 4], ["reward_scale=2.0,5", "policy_samples=1"], ["n_games=7"]
+    )
+    assert spec.env_name == "CartpoleEnvironment"
+    assert spec.grid == {"reward_scale": ["2", "5"], "policy_samples": ["1"]}
+    assert spec.fixed == {
+        "tf_threads": "1", "no_record": "true", "no_progress": "true", "save_every": "100",
+        "n_games": "7",
+    }  # fmt: skip
+    keys = [t.key for t in spec.trials()]
+    assert keys == [
+        "reward_scale=2,policy_samples=1,seed=3", "reward_scale=5,policy_samples=1,seed=3",
+        "reward_scale=2,policy_samples=1,seed=4", "reward_scale=5,policy_samples=1,seed=4",
+    ]  # fmt: skip
+    assert spec.settings() == ["reward_scale=2,policy_samples=1", "reward_scale=5,policy_samples=1"]
+    assert len(configs) == 4 and {c.tf_threads for c in configs} == {1}
+    # --set overrides the sweep's defaults; nothing swept is also fixed.
+    spec, _ = sweep.build_spec("cartpole", [0], ["save_every=5,10"], ["tf_threads=2"])
+    assert spec.fixed["tf_threads"] == "2" and "save_every" not in spec.fixed
+    assert [t.setting for t in spec.trials()] == ["save_every=5", "save_every=10"]
+    spec, _ = sweep.build_spec("cartpole", [0], [], [])
+    assert [(t.key, t.setting) for t in spec.trials()] == [("seed=0", "all")]
+
+
+def test_a_name_that_holds_another_sweep_is_refused(tmp_path, capsys):
+    spec, _ = sweep.build_spec("cartpole", [0, 1], ["policy_samples=1,2"], [])
+    (tmp_path / "taken").mkdir()
+    sweep.write_json_atomic(tmp_path / "taken" / sweep.SPEC_FILE, spec.to_json())
+    before = (tmp_path / "taken" / sweep.SPEC_FILE).read_bytes()
+
+    assert call_main(sweep.main, *sweep_args(tmp_path, "taken")) == 2
+    line = error_line(capsys, PROG)
+    assert "holds a different sweep (--env_name CartpoleEnvironment --seeds 0 1" in line
+    same = ["--env_name", "cartpole", "--seeds", "0", "1", "--grid", "policy_samples=1,2"]
+    assert call_main(sweep.main, *same, "--name", "taken", "--storage", tmp_path) == 2
+    assert "already holds this sweep: continue it with --resume" in error_line(capsys, PROG)
+    # --resume with other settings is refused too; the folder is left as it was.
+    assert call_main(sweep.main, *sweep_args(tmp_path, "taken", "--resume")) == 2
+    assert "--resume takes its settings from its sweep.json" in error_line(capsys, PROG)
+    assert (tmp_path / "taken" / sweep.SPEC_FILE).read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "taken").iterdir()) == [sweep.SPEC_FILE]
+
+
+def test_other_folders_and_missing_sweeps_are_refused(tmp_path, capsys):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "notes.txt").write_text("mine")
+    assert call_main(sweep.main, *sweep_args(tmp_path, "other")) == 2
+    assert "is not empty and holds no sweep.json" in error_line(capsys, PROG)
+    assert call_main(sweep.main, "--name", "nothing", "--storage", tmp_path, "--resume") == 2
+    assert "nothing to resume" in error_line(capsys, PROG)
+    assert not (tmp_path / "nothing").exists()
+    assert call_main(sweep.main, "--report", tmp_path / "other") == 2
+    assert "holds no sweep (sweep.json is missing)" in error_line(capsys, PROG)
+    assert call_main(sweep.main, *TINY, "--storage", tmp_path) == 2
+    assert "--name is required" in error_line(capsys, PROG)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_unreachable_cluster_is_one_line_and_quick(tmp_path):
+    started = time.perf_counter()
+    address = f"127.0.0.1:{_free_port()}"  # nothing listens there
+    result = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "sweep.py"), *sweep_args(tmp_path, "far"),
+         "--address", address],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"{PROG}: error: no Ray cluster answers at")
+    assert time.perf_counter() - started < 60
+    assert not (tmp_path / "far").exists()
+
+
+# ---- the report, from run folders made by hand ----------------------------------------------
+
+
+def _fake_run(run_dir: Path, spec_values: dict[str, str], scores: list[float], finished: bool):
+    """A run folder as train() leaves it: config.json, the log, the newest checkpoint's state."""
+    from training.config import RunConfig
+    from training.log import LOG_FIELDS
+
+    config = RunConfig.from_mapping(spec_values)
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text(json.dumps(config.to_dict()))
+    rows, streak, solved = [], 0, False
+    for i, score in enumerate(scores, start=1):
+        streak = streak + 1 if score >= config.solve_score else 0
+        solved = streak >= config.solve_count
+        rows.append({"episode": i, "score": score, "total_steps": 10 * i, "wall_time": 6.0 * i})
+    with open(run_dir / "train_log.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS, restval="")
+        writer.writeheader()
+        writer.writerows(rows)
+    episode = len(scores)
+    (run_dir / f"checkpoint_ep{episode}.json").write_text("{}")
+    state = {"episode": episode, "total_steps": 10 * episode, "wall_time": 6.0 * episode,
+             "finished": finished, "solved": solved}  # fmt: skip
+    (run_dir / f"models_ep{episode}").mkdir()
+    (run_dir / f"models_ep{episode}" / ckpt.TRAINING_STATE_FILE).write_text(json.dumps(state))
+
+
+def test_the_report_counts_unsolved_trials_at_the_cap_and_leaves_out_unfinished(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr(sweep, "BOOTSTRAP_REPS", 1000)
+    monkeypatch.setattr(sweep, "CURVE_REPS", 200)
+    spec, _ = sweep.build_spec(
+        "cartpole",
+        [0, 1, 2],
+        ["reward_scale=2,5"],
+        ["n_games=40", "solve_score=10", "solve_count=2"],
+    )
+    sweep.write_json_atomic(tmp_path / sweep.SPEC_FILE, spec.to_json())
+    runs = {  # (scores, finished); solved when two in a row reach 10
+        "reward_scale=2,seed=0": ([1, 10, 10], True),  # solved at 3
+        "reward_scale=2,seed=1": ([1] * 8 + [10, 10], True),  # solved at 10
+        "reward_scale=2,seed=2": ([1] * 40, True),  # unsolved: counts as 40
+        "reward_scale=5,seed=0": ([2] * 5 + [10, 10], True),  # solved at 7
+        "reward_scale=5,seed=1": ([1, 1], False),  # still running
+        # reward_scale=5,seed=2 not started
+    }
+    trials = {t.key: t for t in spec.trials()}
+    for key, (scores, finished) in runs.items():
+        _fake_run(tmp_path / "runs" / key, trials[key].values, scores, finished)
+
+    assert call_main(sweep.main, "--report", tmp_path) == 0
+    table = capsys.readouterr().out
+    assert "unsolved trial counts at the episode cap (n_games = 40)" in table
+    rows = {r["setting"] + "," + r["seed"]: r for r in read_csv(tmp_path / "trials.csv")}
+    assert rows["reward_scale=2,0"]["episodes_to_solve"] == "3"
+    assert rows["reward_scale=2,1"]["episodes_to_solve"] == "10"
+    assert rows["reward_scale=2,2"]["episodes_to_solve"] == ""
+    assert (
+        rows["reward_scale=2,2"]["episodes"] == "40"
+        and rows["reward_scale=2,2"]["solved"] == "false"
+    )
+    assert (
+        rows["reward_scale=5,1"]["finished"] == "false"
+        and rows["reward_scale=5,1"]["episodes"] == "2"
+    )
+    assert rows["reward_scale=5,2"]["episodes"] == "0"
+    assert float(rows["reward_scale=2,1"]["final_avg_score"]) == pytest.approx(2.8)
+    assert rows["reward_scale=2,1"]["wall_time"] == "60.0"
+    two, five = read_csv(tmp_path / "summary.csv")
+    assert (two["trials"], two["unfinished"], two["solved"]) == ("3", "0", "2")
+    assert float(two["episodes_median"]) == 10.0  # of 3, 10 and the cap 40
+    assert float(two["minutes_median"]) == 1.0  # 10 episodes x 6 s
+    assert float(two["episodes_median_low"]) <= 10.0 <= float(two["episodes_median_high"])
+    assert float(two["episodes_median_high"]) <= 40.0
+    assert (five["trials"], five["unfinished"], five["solved_fraction"]) == ("1", "2", "1.0")
+    assert float(five["episodes_iqm"]) == float(five["episodes_iqm_high"]) == 7.0
+    assert (tmp_path / "curves.png").stat().st_size > 10_000
+
+
+# ---- a real sweep on the embedded Ray ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def reference(ray_tmp, tmp_path_factory):
+    """An uninterrupted tiny sweep, run in this process."""
+    import ray
+
+    storage = tmp_path_factory.mktemp("sweeps")
+    assert call_main(sweep.main, *sweep_args(storage, "ref")) == 0
+    assert not ray.is_initialized()
+    return storage / "ref"
+
+
+@pytest.mark.slow
+def test_a_tiny_sweep_writes_its_tables_plot_and_run_folders(reference):
+    trials = read_csv(reference / "trials.csv")
+    assert [(r["setting"], r["seed"]) for r in trials] == [
+        ("policy_samples=1", "0"), ("policy_samples=2", "0"),
+        ("policy_samples=1", "1"), ("policy_samples=2", "1"),
+    ]  # fmt: skip
+    for row in trials:
+        assert row["finished"] == "true" and row["solved"] == "false"
+        assert row["episodes"] == "6" and row["episodes_to_solve"] == ""
+        assert int(row["total_steps"]) > 6 and float(row["wall_time"]) > 0
+        assert float(row["final_avg_score"]) > 0
+    summary = read_csv(reference / "summary.csv")
+    assert [r["setting"] for r in summary] == ["policy_samples=1", "policy_samples=2"]
+    for row in summary:
+        assert row["trials"] == "2" and row["solved_fraction"] == "0.0"
+        # Unsolved trials count at the episode cap.
+        assert float(row["episodes_median"]) == float(row["episodes_iqm_high"]) == 6.0
+        assert float(row["minutes_iqm_low"]) <= float(row["minutes_iqm"])
+        assert float(row["minutes_iqm"]) <= float(row["minutes_iqm_high"])
+    assert (reference / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert json.loads((reference / "sweep.json").read_text())["seeds"] == [0, 1]
+
+    for key in KEYS:  # each trial is an ordinary run folder: main.py --recover can open it
+        run_dir = reference / "runs" / key
+        config = load_config(run_dir)  # checked as main.py --recover checks it
+        assert config["layer1_size"] == 8 and config["tf_threads"] == 1
+        assert config["seed"] == int(key[-1]) and config["policy_samples"] == int(key[15])
+        good = ckpt.latest_good_checkpoint(run_dir)
+        assert good.episode == 6 and good.training_state()["finished"]
+        assert len(read_rows(run_dir / "train_log.csv")) == 6
+
+
+@pytest.mark.slow
+def test_report_and_resume_of_a_finished_sweep_change_nothing(reference, capsys):
+    outputs = ["trials.csv", "summary.csv", "curves.png"]
+    before = {name: (reference / name).read_bytes() for name in outputs}
+    runs = {p: p.stat().st_mtime_ns for p in (reference / "runs").rglob("*") if p.is_file()}
+    for name in outputs:
+        (reference / name).unlink()
+    assert call_main(sweep.main, "--report", reference) == 0
+    out = capsys.readouterr().out
+    assert "policy_samples=1" in out and "unsolved trial counts at the episode cap" in out
+    assert {name: (reference / name).read_bytes() for name in outputs} == before
+
+    code = call_main(sweep.main, "--name", "ref", "--storage", reference.parent, "--resume")
+    assert code == 0
+    assert "every trial has finished, nothing to run" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in runs} == runs
+    assert {name: (reference / name).read_bytes() for name in outputs} == before
+
+
+def _session_processes(session: int) -> list[int]:
+    """Live processes of a session (Ray's workers leave the driver's process group)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == session and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _kill_session(driver: subprocess.Popen) -> None:
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait(timeout=30)
+    deadline = time.monotonic() + 30
+    while (left := _session_processes(driver.pid)) and time.monotonic() < deadline:
+        for pid in left:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.2)
+    assert not _session_processes(driver.pid)
+
+
+@pytest.mark.slow
+def test_a_killed_sweep_resumes_to_the_same_logs(reference, ray_tmp, tmp_path, capsys):
+    """SIGKILL the driver once a trial has finished and another is halfway (it has a
+    checkpoint), then --resume: every log equals the uninterrupted sweep's but for wall_time,
+    and the trials that had finished are not touched."""
+    spec = sweep.read_spec(reference)
+    driver = subprocess.Popen(
+        [sys.executable, str(REPO / "tools" / "sweep.py"), *sweep_args(tmp_path, "killed")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    sweep_dir = tmp_path / "killed"
+    try:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and driver.poll() is None:
+            outcomes = [sweep.read_outcome(sweep_dir, t) for t in spec.trials()]
+            finished = [o.trial.key for o in outcomes if o.finished]
+            halfway = [
+                o.trial.key
+                for o in outcomes
+                if not o.finished
+                and ckpt.list_checkpoint_episodes(sweep_dir / "runs" / o.trial.key)
+            ]
+            if finished and halfway:
+                break
+            time.sleep(0.05)
+        else:
+            pytest.fail("the sweep ended before a trial was caught halfway")
+    finally:
+        _kill_session(driver)
+    capsys.readouterr()
+    kept = {
+        p: p.stat().st_mtime_ns
+        for key in finished
+        for p in (sweep_dir / "runs" / key).iterdir()
+        if p.is_file()
+    }
+    assert len(finished) < len(KEYS)
+
+    assert call_main(sweep.main, "--name", "killed", "--storage", tmp_path, "--resume") == 0
+    for key in KEYS:
+        resumed, uninterrupted = sweep_dir / "runs" / key, reference / "runs" / key
+        assert log_without_wall_time(resumed) == log_without_wall_time(uninterrupted), key
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept
+    assert [r["finished"] for r in read_csv(sweep_dir / "trials.csv")] == ["true"] * len(KEYS)

@@ -1,0 +1,1045 @@
+"""Train a grid of settings times seeds as Ray Tune trials, and summarize what they reached.
+
+    python tools/sweep.py --env_name cartpole --seeds 0 1 2 3 4 --grid policy_samples=1,2 \\
+        --set n_games=600 --name samples          # 10 runs, two at a time on a 2-core machine
+    python tools/sweep.py --name samples --resume  # continue after a crash, a kill or Ctrl-C
+    python tools/sweep.py --report sweeps/samples  # redo the tables and the plot (no Ray)
+
+Settings are main.py's (python main.py --help lists them): --grid KEY=V1,V2 sweeps a setting
+(repeat it to sweep several: every combination is run), --set KEY=V fixes one, --seeds lists
+the seeds every combination is run with. Every combination is checked as main.py checks its
+flags before anything starts. Unless --set says otherwise a trial uses tf_threads=1,
+no_record=true, no_progress=true and save_every=100.
+
+Each trial is an ordinary training run (training.train, inside a Ray worker) in its own run
+folder <storage>/<name>/runs/<setting>,seed=<N>/ with its config.json, checkpoints and
+train_log.csv, so `python main.py --recover --save_dir <run folder>` continues it and
+`python tools/record_savings.py --run <run folder>` films its checkpoints.
+
+Where trials run: without --address (or RAY_ADDRESS) this process starts Ray on this machine
+for as long as the sweep runs, with one CPU per trial (--cpus_per_trial), so as many trials
+run at once as there are cores (--max_concurrent caps it). With --address HOST:PORT the sweep
+joins a running Ray cluster (`.venv/bin/ray start --head --port=6379` on the first machine,
+`.venv/bin/ray start --address=HOST:6379` on the others); then --storage must be a folder that
+every node mounts at the same path (NFS, say), and every node needs this repository and its
+virtualenv at the same path as here.
+
+Nothing is lost: a trial that dies is retried and continues from its newest checkpoint, exactly
+(at most save_every episodes are redone). Ctrl-C stops the sweep (exit code 130), and a sweep
+whose driver died continues the same way, with --resume: finished trials are kept as they are,
+the others continue from their checkpoints. A --name that holds another sweep is refused;
+nothing is ever deleted. --max_concurrent and --cpus_per_trial stay as the sweep started.
+
+Outputs in <storage>/<name>/ (read from the run folders, never from Ray's own files):
+  sweep.json    what was asked: environment, seeds, grid, fixed settings, the trials
+  trials.csv    one row per trial: solved, episodes to solve, episodes, steps, wall time, ...
+  summary.csv   one row per setting: solved fraction, episodes and minutes to solve as median
+                and IQM with 95% stratified-bootstrap confidence intervals (rliable); the table
+                is also printed
+  curves.png    100-episode average score against episode, IQM across seeds with a 95% band
+  runs/         the run folders;   tune/   Ray Tune's experiment (its TensorBoard scalars too:
+                tensorboard --logdir <storage>/<name>)
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import itertools
+import json
+import logging
+import math
+import os
+import queue
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tools._common import REPO_DIR, ToolError, ToolParser, run, warn
+from training.config import COMMAND_LINE, ConfigError, RunConfig, check_fits_in_memory, settings
+from training.runs import quiet_native_stderr
+
+PROG = "sweep.py"
+SPEC_FILE = "sweep.json"
+RUNS_DIR = "runs"
+TUNE_DIR = "tune"  # Ray Tune's experiment folder inside the sweep's
+SPEC_FORMAT = 1
+DEFAULT_STORAGE = REPO_DIR / "sweeps"
+# What a trial uses unless --set says otherwise: one TensorFlow thread per one-CPU trial, no
+# video at the end, plain log lines, and a checkpoint often enough that a retry loses little.
+SWEEP_DEFAULTS = {
+    "tf_threads": "1",
+    "no_record": "true",
+    "no_progress": "true",
+    "save_every": "100",
+}
+DEFAULT_SEEDS = [0, 1, 2, 3, 4]
+OWN_FLAGS = {"seed": "--seeds", "env_name": "--env_name"}
+NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+MAX_FAILURES = 3  # retries of a trial whose worker died or raised, each from its checkpoint
+ADDRESS_TIMEOUT = 5.0  # s to wait for a cluster's port to answer before giving up
+BOOTSTRAP_REPS = 10_000  # stratified-bootstrap resamples of the summary's intervals
+CURVE_REPS = 2_000  # ... of the curves' bands (one interval per plotted episode)
+CURVE_POINTS = 200  # episodes at which the curves' IQM and band are computed, at most
+BOOTSTRAP_SEED = 0  # the intervals are reproducible: --report twice writes the same files
+WORKER_ENV = {
+    "SDL_VIDEODRIVER": "dummy",
+    "SDL_AUDIODRIVER": "dummy",
+    "PYGAME_HIDE_SUPPORT_PROMPT": "1",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
+}
+
+
+# ---- what a sweep is --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run of the sweep: a setting (one value of each swept key) and a seed."""
+
+    key: str  # the run folder's name: "policy_samples=1,seed=0"
+    setting: str  # "policy_samples=1" ("all" when nothing is swept)
+    seed: int
+    values: dict[str, str]  # every setting the run is given (as on the command line)
+
+
+@dataclass
+class Spec:
+    """What a sweep runs; recorded in sweep.json, compared on --resume and on reuse of a name."""
+
+    env_name: str
+    seeds: list[int]
+    grid: dict[str, list[str]]  # swept key -> values, in the order given
+    fixed: dict[str, str]
+
+    def trials(self) -> list[Trial]:
+        """Seeds outer, settings inner: the first trials to finish cover every setting."""
+        combos = list(itertools.product(*[[(k, v) for v in vs] for k, vs in self.grid.items()]))
+        trials = []
+        for seed in self.seeds:
+            for combo in combos:
+                label = ",".join(f"{k}={v}" for k, v in combo)
+                values = {"env_name": self.env_name, "seed": str(seed), **self.fixed, **dict(combo)}
+                key = f"{label},seed={seed}" if label else f"seed={seed}"
+                trials.append(Trial(key, label or "all", seed, values))
+        return trials
+
+    def settings(self) -> list[str]:
+        return list(dict.fromkeys(t.setting for t in self.trials()))
+
+    def same_as(self, other: Spec) -> bool:
+        return (
+            self.env_name == other.env_name
+            and self.seeds == other.seeds
+            and list(self.grid.items()) == list(other.grid.items())
+            and self.fixed == other.fixed
+        )
+
+    def describe(self) -> str:
+        grid = " ".join(f"--grid {k}={','.join(v)}" for k, v in self.grid.items())
+        seeds = " ".join(map(str, self.seeds))
+        return f"--env_name {self.env_name} --seeds {seeds}" + (f" {grid}" if grid else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": SPEC_FORMAT,
+            "env_name": self.env_name,
+            "seeds": self.seeds,
+            "grid": self.grid,
+            "set": self.fixed,
+            "trials": [
+                {"key": t.key, "setting": t.setting, "seed": t.seed, "values": t.values}
+                for t in self.trials()
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: Any, source: str) -> Spec:
+        try:
+            if data.get("format") != SPEC_FORMAT:
+                raise ValueError
+            spec = cls(
+                env_name=str(data["env_name"]),
+                seeds=[int(s) for s in data["seeds"]],
+                grid={str(k): [str(v) for v in vs] for k, vs in data["grid"].items()},
+                fixed={str(k): str(v) for k, v in data["set"].items()},
+            )
+        except (AttributeError, KeyError, TypeError, ValueError):
+            raise ToolError(f"{source} is not a sweep description written by {PROG}") from None
+        return spec
+
+
+def _text(value: Any) -> str:
+    """A setting's value as it would be typed: 2.0 -> "2", True -> "true"."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(value) if isinstance(value, float) else str(value)
+
+
+def _assignments(items: Sequence[str], flag: str, many: bool) -> dict[str, list[str]]:
+    """`KEY=V1,V2` items as {key: [values]}; one value each unless `many`."""
+    known = {f.name for f in settings()}
+    parsed: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, text = item.partition("=")
+        key = key.strip().lstrip("-")
+        if not sep or not key:
+            raise ToolError(f"{flag} {item!r}: expected KEY=VALUE" + ("S" if many else ""))
+        if key in OWN_FLAGS:
+            raise ToolError(f"{flag} {key}: give it with {OWN_FLAGS[key]}")
+        if key not in known:
+            raise ToolError(
+                f"{flag} {key}: unknown setting (python main.py --help lists the settings)"
+            )
+        if key in parsed:
+            raise ToolError(f"{flag} {key} is given twice")
+        values = [v.strip() for v in text.split(",")] if many else [text.strip()]
+        if any(not v for v in values):
+            raise ToolError(f"{flag} {key}: empty value in {item!r}")
+        parsed[key] = values
+    return parsed
+
+
+def build_spec(
+    env_name: str, seeds: Sequence[int], grid_items: Sequence[str], set_items: Sequence[str]
+) -> tuple[Spec, list[RunConfig]]:
+    """The sweep's spec and every trial's config, each checked like main.py's flags."""
+    grid = _assignments(grid_items, "--grid", many=True)
+    given = {k: v[0] for k, v in _assignments(set_items, "--set", many=False).items()}
+    both = sorted(grid.keys() & given.keys())
+    if both:
+        raise ToolError(f"{both[0]} is both swept (--grid) and fixed (--set)")
+    if len(set(seeds)) != len(seeds):
+        raise ToolError("--seeds repeats a seed")
+    fixed = {**{k: v for k, v in SWEEP_DEFAULTS.items() if k not in grid}, **given}
+    spec_values = {"env_name": env_name, **fixed}
+    canonical: dict[str, dict[str, str]] = {k: {} for k in grid}
+    configs = []
+    for combo in itertools.product(*[[(k, v) for v in vs] for k, vs in grid.items()]):
+        for seed in seeds:
+            values = {**spec_values, "seed": str(seed), **dict(combo)}
+            try:
+                config = RunConfig.from_mapping(values, COMMAND_LINE)
+            except ConfigError as exc:
+                raise ToolError(str(exc)) from None
+            configs.append(config)
+            for key, text in combo:
+                canonical[key][text] = _text(getattr(config, key))
+    for key, values in grid.items():
+        seen: dict[str, str] = {}
+        for text in values:
+            value = canonical[key][text]
+            if value in seen:
+                raise ToolError(f"--grid {key} repeats the value {value} ({seen[value]}, {text})")
+            seen[value] = text
+    first = configs[0]
+    return Spec(
+        env_name=first.env_name,
+        seeds=[int(s) for s in seeds],
+        grid={k: [canonical[k][t] for t in vs] for k, vs in grid.items()},
+        fixed={k: _text(getattr(first, k)) for k in fixed},
+    ), configs
+
+
+# ---- the sweep's folder -----------------------------------------------------------------------
+
+
+def read_spec(sweep_dir: Path) -> Spec:
+    path = sweep_dir / SPEC_FILE
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ToolError(f"{sweep_dir} holds no sweep ({SPEC_FILE} is missing)") from None
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise ToolError(f"{path} is unreadable") from None
+    return Spec.from_json(data, str(path))
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n")
+    tmp.replace(path)
+
+
+def check_folder(sweep_dir: Path, spec: Spec | None, resume: bool) -> Spec:
+    """The spec to run: the given one in a new folder, or the recorded one on --resume."""
+    recorded = read_spec(sweep_dir) if (sweep_dir / SPEC_FILE).exists() else None
+    if resume:
+        if recorded is None:
+            raise ToolError(f"nothing to resume: {sweep_dir} holds no sweep ({SPEC_FILE})")
+        if spec is not None and not spec.same_as(recorded):
+            raise ToolError(
+                f"{sweep_dir} holds a different sweep ({recorded.describe()}): --resume takes "
+                "its settings from its sweep.json, give none or the same"
+            )
+        return recorded
+    if spec is None:
+        raise ToolError("--env_name is required for a new sweep")
+    if recorded is not None:
+        if spec.same_as(recorded):
+            raise ToolError(f"{sweep_dir} already holds this sweep: continue it with --resume")
+        raise ToolError(
+            f"{sweep_dir} holds a different sweep ({recorded.describe()}): choose another "
+            "--name, or --resume that one"
+        )
+    if sweep_dir.exists() and any(sweep_dir.iterdir()):
+        raise ToolError(f"{sweep_dir} is not empty and holds no {SPEC_FILE}: choose another --name")
+    return spec
+
+
+# ---- Ray --------------------------------------------------------------------------------------
+
+
+def check_address(address: str) -> None:
+    """Fail fast, in one line, when nothing answers at a cluster's HOST:PORT."""
+    if address in ("auto", "local"):
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or not port.isdigit():
+        raise ToolError(
+            f"--address {address!r}: expected HOST:PORT (the head's, e.g. 10.0.0.1:6379)"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=ADDRESS_TIMEOUT).close()
+    except OSError as exc:
+        reason = "timed out" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        raise ToolError(
+            f"no Ray cluster answers at {address} ({reason}); start one with "
+            "`ray start --head --port=6379`, or leave --address out to run on this machine"
+        ) from None
+
+
+def start_ray(address: str | None, cpus_per_trial: float) -> str:
+    """Join the cluster at `address`, or start Ray inside this process; describe where."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables from Tune
+    try:
+        import ray
+    except ImportError:
+        raise ToolError("Ray Tune is not installed: pip install -r requirements.txt") from None
+    path = os.pathsep.join(p for p in (str(REPO_DIR), os.environ.get("PYTHONPATH")) if p)
+    worker_env = {**WORKER_ENV, "PYTHONPATH": path}
+    common = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
+    try:
+        if address:  # the workers of other machines get the environment through Ray
+            with quiet_native_stderr():  # Ray's core retries a refused connection, a line a second
+                ray.init(address=address, runtime_env={"env_vars": worker_env}, **common)
+        else:  # local workers inherit it from Ray's processes, started now
+            with _environment(worker_env):
+                ray.init(address="local", num_cpus=os.cpu_count(), **common)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        hint = ""
+        if address and "RAY_AUTH_MODE" not in os.environ:
+            hint = (
+                "; a cluster with token authentication (what `ray start` sets up since Ray 2.59) "
+                "needs RAY_AUTH_MODE=token here and its token in ~/.ray/auth_token"
+            )
+        raise ToolError(f"cannot start Ray ({str(exc).strip().splitlines()[0]}){hint}") from None
+    logging.getLogger("ray").setLevel(logging.ERROR)
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if cpus < cpus_per_trial:
+        ray.shutdown()
+        raise ToolError(f"--cpus_per_trial {cpus_per_trial:g}: the cluster has {cpus:g} CPUs")
+    nodes = len([n for n in ray.nodes() if n.get("Alive")])
+    where = f"the cluster at {address}" if address else "this machine"
+    return f"{where}: {nodes} node(s), {cpus:g} CPUs, {cpus_per_trial:g} per trial"
+
+
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables meanwhile (for the processes started meanwhile)."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _signals_from_main_thread_only() -> None:
+    """Let the training loop run in a Ray worker's trial thread.
+
+    Ray Tune runs a function trainable in a thread, and Python installs signal handlers from
+    the main thread only; the loop's SIGINT/SIGTERM handling (save and stop) has no use there,
+    since Ray stops a trial by ending its worker. Patches this worker's StopRequest only.
+    """
+    from training.signals import StopRequest
+
+    if getattr(StopRequest, "_main_thread_only", False):
+        return
+
+    def on_main_thread(method: Callable[[Any], None]) -> Callable[[Any], None]:
+        def call(self: Any) -> None:
+            if threading.current_thread() is threading.main_thread():
+                method(self)
+
+        return call
+
+    for name in ("install", "restore", "release"):  # whichever this version has
+        if hasattr(StopRequest, name):
+            setattr(StopRequest, name, on_main_thread(getattr(StopRequest, name)))
+    StopRequest._main_thread_only = True  # type: ignore[attr-defined]
+
+
+def run_trial(config: dict[str, Any]) -> None:
+    """Ray Tune's trainable: one training run, continued from its own newest checkpoint if it
+    has one (after a retry or a --resume), reporting every finished episode to Tune."""
+    from ray import tune
+
+    from training import EpisodeReport, train
+    from training import checkpoints as ckpt
+
+    _signals_from_main_thread_only()
+    trial = config["trial"]
+    sweep_dir = _sweep_dir_of_trial(config)
+    run_dir = sweep_dir / RUNS_DIR / trial["key"]
+
+    reporter = _Reporter()
+
+    def report(r: EpisodeReport) -> None:
+        reporter(
+            {
+                "episode": r.episode,
+                "score": r.score,
+                "avg_score": r.avg_score,
+                "steps": r.steps,
+                "total_steps": r.total_steps,
+                "timesteps_total": r.total_steps,  # TensorBoard's x axis: steps, across retries
+                "wall_time": r.wall_time,
+                "steps_per_second": r.steps_per_second,
+                "solved": r.solved,
+                **r.losses,
+            }
+        )
+
+    def to_stderr(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    good = ckpt.latest_good_checkpoint(run_dir, warn=to_stderr)
+    state = good.training_state() if good is not None else {}
+    if state.get("finished"):  # Tune lost track of it (its driver died): leave the run alone
+        keys = ("episode", "total_steps", "wall_time", "solved")
+        tune.report({**{k: state[k] for k in keys}, "timesteps_total": state["total_steps"]})
+        return
+    # A run killed before its first checkpoint left only its log: it starts again from scratch.
+    fresh = not ckpt.has_checkpoint_files(run_dir)
+    train(
+        trial["values"], run_dir, callbacks=[report], recover="auto", overwrite=fresh,
+        log=print, warn=to_stderr,
+    )  # fmt: skip
+    reporter.close()
+
+
+class _Reporter:
+    """Hands the episodes to Tune from a thread of its own: tune.report waits until Tune's
+    driver has taken the result, and training need not wait with it."""
+
+    def __init__(self) -> None:
+        self.queue: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.thread = threading.Thread(target=self._send, name="tune-reporter", daemon=True)
+        self.thread.start()
+
+    def __call__(self, metrics: dict[str, Any]) -> None:
+        self.queue.put(metrics)
+
+    def _send(self) -> None:
+        from ray import tune
+
+        while (metrics := self.queue.get()) is not None:
+            tune.report(metrics)
+
+    def close(self) -> None:
+        """Wait until Tune has every episode."""
+        self.queue.put(None)
+        self.thread.join()
+
+
+def _sweep_dir_of_trial(config: dict[str, Any]) -> Path:
+    """The sweep's folder as Tune sees it now: <sweep>/tune is the experiment's storage, which
+    follows the folder if it was moved before a --resume (the path recorded at the start, else).
+    """
+    from ray import tune
+
+    try:
+        return Path(tune.get_context().get_storage().experiment_fs_path).parent
+    except Exception:  # an older or newer Tune without this developer API
+        return Path(config["trial"]["sweep_dir"])
+
+
+def _progress_callback():
+    """A Tune callback that prints one line per trial event, and every 100 episodes."""
+    from ray import tune
+
+    class Progress(tune.Callback):
+        def on_trial_start(self, iteration, trials, trial, **info):
+            print(f"started  {trial.config['trial']['key']}", flush=True)
+
+        def on_trial_result(self, iteration, trials, trial, result, **info):
+            episode = result.get("episode", 0)
+            if episode % 100 == 0 and "avg_score" in result:
+                key = trial.config["trial"]["key"]
+                print(
+                    f"         {key}: episode {episode}, 100-episode average "
+                    f"{result['avg_score']:.1f}",
+                    flush=True,
+                )
+
+        def on_trial_complete(self, iteration, trials, trial, **info):
+            result = trial.last_result or {}
+            what = (
+                f"solved at episode {result.get('episode')}"
+                if result.get("solved")
+                else f"{result.get('episode')} episodes, not solved"
+            )
+            print(f"finished {trial.config['trial']['key']}: {what}", flush=True)
+
+        def on_trial_recover(self, iteration, trials, trial, **info):
+            print(
+                f"retrying {trial.config['trial']['key']} from its newest checkpoint "
+                f"(retry {trial.num_failures} of {MAX_FAILURES})",
+                flush=True,
+            )
+
+        def on_trial_error(self, iteration, trials, trial, **info):
+            print(
+                f"failed   {trial.config['trial']['key']} (see {trial.path}/error.txt)", flush=True
+            )
+
+    return Progress()
+
+
+def run_sweep(sweep_dir: Path, spec: Spec, max_concurrent: int | None, cpus_per_trial: float,
+              resume: bool) -> int:  # fmt: skip
+    """Run (or continue) every trial of the sweep through Ray Tune; return how many failed
+    for good (after their retries)."""
+    from ray import tune
+
+    trainable = tune.with_resources(run_trial, {"cpu": cpus_per_trial})
+    tune_dir = sweep_dir / TUNE_DIR
+    if resume and tune.Tuner.can_restore(str(tune_dir)):
+        tuner = tune.Tuner.restore(
+            str(tune_dir), trainable=trainable, resume_unfinished=True, resume_errored=True
+        )
+    else:
+        if tune_dir.exists():  # the driver died before Tune wrote its state: keep what is there
+            tune_dir.rename(_free_name(tune_dir.with_name(f"{TUNE_DIR}.unrestorable")))
+        trials = [
+            {"key": t.key, "setting": t.setting, "values": t.values, "sweep_dir": str(sweep_dir)}
+            for t in spec.trials()
+        ]
+        tuner = tune.Tuner(
+            trainable,
+            param_space={"trial": tune.grid_search(trials)},
+            tune_config=tune.TuneConfig(
+                max_concurrent_trials=max_concurrent,
+                reuse_actors=False,  # a fresh process per trial: nothing carries over
+                trial_name_creator=_trial_name,
+                trial_dirname_creator=_trial_name,
+            ),
+            run_config=tune.RunConfig(
+                name=TUNE_DIR,
+                storage_path=str(sweep_dir),
+                failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
+                callbacks=[_progress_callback()],
+                log_to_file=True,
+                verbose=0,
+            ),
+        )
+    return tuner.fit().num_errors
+
+
+def _trial_name(trial) -> str:
+    return trial.config["trial"]["key"]
+
+
+def _free_name(path: Path) -> Path:
+    candidate, n = path, 1
+    while candidate.exists():
+        n += 1
+        candidate = path.with_name(f"{path.name}{n}")
+    return candidate
+
+
+# ---- the report -------------------------------------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    """What one trial's run folder says about it."""
+
+    trial: Trial
+    finished: bool = False  # solved, or out of episodes, and checkpointed
+    solved: bool = False
+    episodes: int = 0
+    total_steps: int = 0
+    wall_time: float = 0.0  # s of the training loop, every session of the run
+    n_games: int = 0
+    scores: list[float] = field(default_factory=list)
+
+    @property
+    def episodes_to_solve(self) -> int | None:
+        return self.episodes if self.solved else None
+
+    @property
+    def episodes_or_cap(self) -> float:
+        """Episodes to solve; an unsolved trial counts at its episode cap."""
+        return float(self.episodes if self.solved else self.n_games)
+
+    @property
+    def final_avg_score(self) -> float | None:
+        return float(np.mean(self.scores[-100:])) if self.scores else None
+
+
+def read_outcome(sweep_dir: Path, trial: Trial) -> Outcome:
+    """The trial's state from its run folder: config.json, the newest checkpoint, the log."""
+    from training import checkpoints as ckpt
+    from training.log import LOG_FILE, UnreadableLog, read_rows
+    from training.runs import load_config
+
+    run_dir = sweep_dir / RUNS_DIR / trial.key
+    outcome = Outcome(trial)
+    if not (run_dir / "config.json").exists():
+        return outcome  # not started yet
+    try:
+        outcome.n_games = int(load_config(run_dir)["n_games"])
+        rows = read_rows(run_dir / LOG_FILE) if (run_dir / LOG_FILE).exists() else []
+    except (OSError, ValueError, UnreadableLog, UnicodeDecodeError) as exc:
+        warn(PROG, f"{run_dir}: {exc}; counted as unfinished")
+        return outcome
+    state: dict[str, Any] = {}
+    episodes = ckpt.list_checkpoint_episodes(run_dir)
+    if episodes:
+        path = ckpt.models_dir(run_dir, episodes[-1]) / ckpt.TRAINING_STATE_FILE
+        try:
+            state = json.loads(path.read_text())
+        except (OSError, ValueError):
+            state = {}
+        state = state if isinstance(state, dict) else {}
+    if state.get("finished"):  # the checkpoint's counters are the truth; the log may say more
+        try:
+            outcome.episodes = int(state["episode"])
+            outcome.total_steps = int(state["total_steps"])
+            outcome.wall_time = float(state["wall_time"])
+            outcome.solved = bool(state["solved"])
+            outcome.finished = True
+            rows = rows[: outcome.episodes]
+        except (KeyError, TypeError, ValueError):
+            warn(PROG, f"{path} is not a training state; counted as unfinished")
+    if not outcome.finished and rows:
+        last = rows[-1]
+        outcome.episodes = int(last["episode"])
+        outcome.total_steps = int(_number(last.get("total_steps"), 0))
+        outcome.wall_time = _number(last.get("wall_time"), 0.0)
+    outcome.scores = [float(row["score"]) for row in rows]
+    return outcome
+
+
+def _number(text: str | None, default: float) -> float:
+    try:
+        return float(text) if text not in (None, "") else default
+    except ValueError:
+        return default
+
+
+TRIAL_FIELDS = (
+    "setting", "seed", "finished", "solved", "episodes_to_solve", "episodes", "total_steps",
+    "wall_time", "final_avg_score", "run_dir",
+)  # fmt: skip
+
+
+def write_trials_csv(path: Path, spec: Spec, outcomes: list[Outcome]) -> None:
+    fields = ["setting", "seed", *spec.grid, *TRIAL_FIELDS[2:]]
+    rows = []
+    for o in outcomes:
+        rows.append(
+            {
+                "setting": o.trial.setting,
+                "seed": o.trial.seed,
+                **{k: o.trial.values[k] for k in spec.grid},
+                "finished": _text(o.finished),
+                "solved": _text(o.solved),
+                "episodes_to_solve": o.episodes_to_solve if o.episodes_to_solve else "",
+                "episodes": o.episodes,
+                "total_steps": o.total_steps,
+                "wall_time": round(o.wall_time, 3),
+                "final_avg_score": "" if o.final_avg_score is None else round(o.final_avg_score, 3),
+                "run_dir": f"{RUNS_DIR}/{o.trial.key}",
+            }
+        )
+    _write_csv(path, fields, rows)
+
+
+def _write_csv(path: Path, fields: Sequence[str], rows: list[dict[str, Any]]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(fields))
+        writer.writeheader()
+        writer.writerows(rows)
+    tmp.replace(path)
+
+
+class _SeededGlobalRandom:
+    """rliable's resampling draws from NumPy's global generator: seed it, then put it back."""
+
+    def __enter__(self) -> None:
+        self.saved = np.random.get_state()  # noqa: NPY002 (rliable uses the global one)
+        np.random.seed(BOOTSTRAP_SEED)  # noqa: NPY002
+
+    def __exit__(self, *exc: object) -> None:
+        np.random.set_state(self.saved)  # noqa: NPY002
+
+
+def _median_and_iqm(scores: np.ndarray) -> np.ndarray:
+    """Median and IQM of each column of a (runs x measures) array."""
+    from rliable import metrics
+
+    return np.array(
+        [
+            f(scores[:, [j]])
+            for j in range(scores.shape[1])
+            for f in (_median, metrics.aggregate_iqm)
+        ]
+    )
+
+
+def _median(scores: np.ndarray) -> float:
+    # rliable's aggregate_median is the median over tasks of each task's mean over runs: with
+    # one task, a mean. Here the median is over runs (seeds).
+    return float(np.median(scores))
+
+
+SUMMARY_MEASURES = ("episodes", "minutes")
+STATS = ("median", "iqm")
+
+
+def summarize(spec: Spec, outcomes: list[Outcome]) -> list[dict[str, Any]]:
+    """One row per setting: counts, and median and IQM of episodes and minutes to solve, each
+    with its 95% stratified-bootstrap interval over the finished trials."""
+    from rliable import library as rly
+
+    rows = []
+    for setting in spec.settings():
+        mine = [o for o in outcomes if o.trial.setting == setting]
+        done = [o for o in mine if o.finished]
+        row: dict[str, Any] = {
+            "setting": setting,
+            **{k: mine[0].trial.values[k] for k in spec.grid},
+            "trials": len(done),
+            "unfinished": len(mine) - len(done),
+            "solved": sum(o.solved for o in done),
+            "solved_fraction": round(sum(o.solved for o in done) / len(done), 4) if done else "",
+        }
+        for measure in SUMMARY_MEASURES:
+            for stat in STATS:
+                for part in ("", "_low", "_high"):
+                    row[f"{measure}_{stat}{part}"] = ""
+        if done:
+            # Unsolved trials count at their episode cap and with their whole wall time.
+            scores = np.array([[o.episodes_or_cap, o.wall_time / 60.0] for o in done])
+            with _SeededGlobalRandom():
+                points, intervals = rly.get_interval_estimates(
+                    {setting: scores}, _median_and_iqm, reps=BOOTSTRAP_REPS
+                )
+            names = [(m, s) for m in SUMMARY_MEASURES for s in STATS]
+            for i, (measure, stat) in enumerate(names):
+                row[f"{measure}_{stat}"] = round(float(points[setting][i]), 3)
+                row[f"{measure}_{stat}_low"] = round(float(intervals[setting][0][i]), 3)
+                row[f"{measure}_{stat}_high"] = round(float(intervals[setting][1][i]), 3)
+        rows.append(row)
+    return rows
+
+
+def format_table(spec: Spec, rows: list[dict[str, Any]], outcomes: list[Outcome]) -> str:
+    def cell(row: dict[str, Any], measure: str, stat: str, digits: int) -> str:
+        value = row[f"{measure}_{stat}"]
+        if value == "":
+            return "-"
+        low, high = row[f"{measure}_{stat}_low"], row[f"{measure}_{stat}_high"]
+        return f"{value:.{digits}f} [{low:.{digits}f}, {high:.{digits}f}]"
+
+    header = [
+        "setting", "trials", "solved", "episodes: median [95% CI]", "episodes: IQM [95% CI]",
+        "minutes: median [95% CI]", "minutes: IQM [95% CI]",
+    ]  # fmt: skip
+    lines = [header]
+    for row in rows:
+        trials = str(row["trials"]) + (
+            f" (+{row['unfinished']} unfinished)" if row["unfinished"] else ""
+        )
+        solved = f"{row['solved']}/{row['trials']}" if row["trials"] else "-"
+        lines.append(
+            [
+                row["setting"], trials, solved,
+                cell(row, "episodes", "median", 0), cell(row, "episodes", "iqm", 1),
+                cell(row, "minutes", "median", 1), cell(row, "minutes", "iqm", 1),
+            ]
+        )  # fmt: skip
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    text = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in lines
+    ]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    caps = sorted({_config(t).n_games for t in spec.trials()})
+    cap = ", ".join(map(str, caps))
+    text += [
+        f"episodes / minutes: to solve, over finished trials; an unsolved trial counts at the "
+        f"episode cap (n_games = {cap}) and with its whole wall-clock.",
+        "minutes: wall-clock of the training loop (train_log.csv's wall_time), not start-up.",
+        f"95% CI: stratified bootstrap over seeds (rliable, {BOOTSTRAP_REPS} resamples); IQM: "
+        "mean of the middle 50%.",
+    ]
+    return "\n".join(text)
+
+
+def plot_curves(path: Path, spec: Spec, outcomes: list[Outcome], solve_score: float | None) -> None:
+    """100-episode average score against episode: per setting the IQM across its finished
+    trials, with a 95% stratified-bootstrap band. A trial that stopped early (solved) is
+    carried forward at its final value, so every seed counts at every episode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from rliable import library as rly
+    from scipy.stats import trim_mean
+
+    from training.plotting import running_average
+
+    fig, ax = plt.subplots(figsize=(9, 5), dpi=100)
+    for i, setting in enumerate(spec.settings()):
+        done = [o for o in outcomes if o.trial.setting == setting and o.finished and o.scores]
+        if not done:
+            continue
+        length = max(len(o.scores) for o in done)
+        curves = np.array(
+            [
+                np.pad(running_average(o.scores), (0, length - len(o.scores)), mode="edge")
+                for o in done
+            ]
+        )
+        at = np.unique(np.linspace(0, length - 1, min(length, CURVE_POINTS)).round().astype(int))
+        with _SeededGlobalRandom():
+            points, bands = rly.get_interval_estimates(
+                {setting: curves[:, None, at]},
+                lambda s: trim_mean(s[:, 0, :], proportiontocut=0.25, axis=0),
+                reps=CURVE_REPS,
+            )
+        color = f"C{i % 10}"
+        ax.plot(
+            at + 1, points[setting], color=color, linewidth=2, label=f"{setting} (n={len(done)})"
+        )
+        ax.fill_between(at + 1, bands[setting][0], bands[setting][1], color=color, alpha=0.2)
+    if solve_score is not None:
+        ax.axhline(solve_score, color="gray", linestyle="--", linewidth=1, label="solve score")
+    ax.set_xlabel("episode")
+    ax.set_ylabel("100-episode average score")
+    ax.set_title(f"SAC on {spec.env_name}: IQM across seeds, 95% bootstrap band")
+    ax.grid(alpha=0.3)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", fontsize=8)
+    fig.text(
+        0.01, 0.01,
+        "Finished trials only; a trial that stopped when solved is carried forward at its final "
+        f"value. Band: stratified bootstrap over seeds (rliable, {CURVE_REPS} resamples).",
+        fontsize=7, color="dimgray",
+    )  # fmt: skip
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp)
+    plt.close(fig)
+    tmp.replace(path)
+
+
+def report(sweep_dir: Path, spec: Spec | None = None) -> list[Outcome]:
+    """Write trials.csv, summary.csv and curves.png from the run folders; print the table."""
+    spec = spec or read_spec(sweep_dir)
+    outcomes = [read_outcome(sweep_dir, t) for t in spec.trials()]
+    write_trials_csv(sweep_dir / "trials.csv", spec, outcomes)
+    rows = summarize(spec, outcomes)
+    fields = list(rows[0]) if rows else ["setting"]
+    _write_csv(sweep_dir / "summary.csv", fields, rows)
+    solve_score = _solve_score(spec)
+    plot_curves(sweep_dir / "curves.png", spec, outcomes, solve_score)
+    print(format_table(spec, rows, outcomes))
+    print(f"-> {sweep_dir}/trials.csv, summary.csv, curves.png", flush=True)
+    return outcomes
+
+
+def _solve_score(spec: Spec) -> float | None:
+    scores = {_config(t).solve_score for t in spec.trials()}
+    return scores.pop() if len(scores) == 1 else None
+
+
+def _config(trial: Trial) -> RunConfig:
+    return RunConfig.from_mapping(trial.values, COMMAND_LINE)
+
+
+# ---- the command line -------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = ToolParser(prog=PROG, description=__doc__)
+    what = parser.add_argument_group("what to run")
+    what.add_argument(
+        "--env_name", help="environment: cartpole, standing, bolla-rolla (or an alias)"
+    )
+    what.add_argument(
+        "--seeds", type=int, nargs="+", default=None, metavar="N",
+        help="seeds every setting is run with (default: 0 1 2 3 4)",
+    )  # fmt: skip
+    what.add_argument(
+        "--grid", action="append", default=None, metavar="KEY=V1,V2",
+        help="a swept setting and its values (repeatable: every combination runs)",
+    )  # fmt: skip
+    what.add_argument(
+        "--set", action="append", default=None, metavar="KEY=V",
+        help="a setting fixed for every trial (repeatable)",
+    )  # fmt: skip
+    where = parser.add_argument_group("where")
+    where.add_argument("--name", help="the sweep's name: its folder is <storage>/<name>")
+    where.add_argument(
+        "--storage", type=Path, default=DEFAULT_STORAGE,
+        help="folder of the sweeps (default: sweeps/ in the repository; on a cluster: a path "
+        "every node mounts)",
+    )  # fmt: skip
+    where.add_argument("--resume", action="store_true", help="continue the sweep --name")
+    where.add_argument(
+        "--report", type=Path, metavar="DIR", default=None,
+        help="only rewrite trials.csv, summary.csv and curves.png of the sweep in DIR",
+    )  # fmt: skip
+    ray_group = parser.add_argument_group("Ray")
+    ray_group.add_argument(
+        "--address", default=None,
+        help="HOST:PORT of a running Ray cluster's head (default: RAY_ADDRESS, else start Ray "
+        "on this machine)",
+    )  # fmt: skip
+    ray_group.add_argument(
+        "--max_concurrent", type=int, default=None, metavar="N",
+        help="at most N trials at once (default: as many as the CPUs allow)",
+    )  # fmt: skip
+    ray_group.add_argument(
+        "--cpus_per_trial",
+        type=float,
+        default=1.0,
+        metavar="X",
+        help="CPUs Ray reserves per trial (default: 1)",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(PROG, _main, argv)
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    args = build_parser().parse_args(argv)
+    args.grid, args.set = args.grid or [], args.set or []
+    if args.report is not None:
+        if args.name or args.resume or args.grid or args.set or args.env_name or args.seeds:
+            raise ToolError("--report takes only the sweep's folder")
+        report(args.report.expanduser().resolve())
+        return 0
+    if not args.name or not NAME_RE.match(args.name):
+        raise ToolError("--name is required: letters, digits, '_', '.', '-' (a folder name)")
+    if args.max_concurrent is not None and args.max_concurrent < 1:
+        raise ToolError("--max_concurrent must be at least 1")
+    if not (args.cpus_per_trial > 0 and math.isfinite(args.cpus_per_trial)):
+        raise ToolError("--cpus_per_trial must be a positive number")
+    sweep_dir = (args.storage.expanduser() / args.name).resolve()
+    spec, configs = None, []
+    if args.env_name or args.seeds or args.grid or args.set:
+        if not args.env_name:
+            raise ToolError("--env_name is required with --seeds, --grid or --set")
+        seeds = args.seeds or DEFAULT_SEEDS
+        spec, configs = build_spec(args.env_name, seeds, args.grid, args.set)
+    spec = check_folder(sweep_dir, spec, args.resume)
+    address = args.address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        check_address(address)
+    else:
+        check_local_machine(configs, args.cpus_per_trial)
+
+    if args.resume and (args.max_concurrent is not None or args.cpus_per_trial != 1.0):
+        if (sweep_dir / TUNE_DIR / "tuner.pkl").exists():
+            warn(
+                PROG, "--max_concurrent and --cpus_per_trial keep the values the sweep started with"
+            )
+    trials = spec.trials()
+    if args.resume and all(read_outcome(sweep_dir, t).finished for t in trials):
+        print(f"sweep {args.name}: every trial has finished, nothing to run", flush=True)
+        report(sweep_dir, spec)
+        return 0
+    print(
+        f"{'continuing' if args.resume else 'starting'} sweep {args.name}: {len(trials)} trials "
+        f"({len(spec.settings())} settings x {len(spec.seeds)} seeds) on {spec.env_name} "
+        f"-> {sweep_dir}",
+        flush=True,
+    )
+    started = time.perf_counter()
+    failed = 0
+    try:
+        print(f"Ray: {start_ray(address, args.cpus_per_trial)}", flush=True)
+        (sweep_dir / RUNS_DIR).mkdir(parents=True, exist_ok=True)  # once Ray runs, not before
+        if not args.resume:
+            write_json_atomic(sweep_dir / SPEC_FILE, spec.to_json())
+        if threading.current_thread() is threading.main_thread():
+            # Ray's own SIGTERM handler exits at once: stop as Ctrl-C stops instead.
+            signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+        failed = run_sweep(sweep_dir, spec, args.max_concurrent, args.cpus_per_trial, args.resume)
+    except KeyboardInterrupt:  # a second Ctrl-C, or SIGTERM: Tune had no time to stop cleanly
+        print("interrupted: stopping Ray", file=sys.stderr, flush=True)
+    finally:
+        if "ray" in sys.modules:
+            sys.modules["ray"].shutdown()
+    print(f"sweep ran {(time.perf_counter() - started) / 60:.1f} min", flush=True)
+    outcomes = report(sweep_dir, spec)
+    unfinished = [o.trial.key for o in outcomes if not o.finished]
+    if not unfinished:
+        return 0
+    listed = ", ".join(unfinished[:3]) + (", ..." if len(unfinished) > 3 else "")
+    why = f"{failed} failed after {MAX_FAILURES} retries" if failed else "interrupted"
+    warn(
+        PROG,
+        f"{len(unfinished)} trial(s) unfinished ({listed}; {why}): finished trials are kept; "
+        f"continue with --name {args.name} --resume",
+    )
+    return 1 if failed else 130
+
+
+def check_local_machine(configs: Sequence[RunConfig], cpus_per_trial: float) -> None:
+    """Refuse, before Ray starts, a trial this machine could not run."""
+    if cpus_per_trial > (os.cpu_count() or 1):
+        raise ToolError(
+            f"--cpus_per_trial {cpus_per_trial:g}: this machine has {os.cpu_count()} CPUs"
+        )
+    largest = max(configs, key=lambda c: c.buffer_size, default=None)
+    if largest is not None:
+        try:
+            check_fits_in_memory(largest)
+        except ConfigError as exc:
+            raise ToolError(str(exc)) from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -69,6 +69,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tools._common import REPO_DIR, ToolError, ToolParser, run, warn
 from training.config import COMMAND_LINE, ConfigError, RunConfig, check_fits_in_memory, settings
+from training.log import free_name
 from training.runs import quiet_native_stderr
 
 PROG = "sweep.py"
@@ -540,7 +541,7 @@ def run_sweep(sweep_dir: Path, spec: Spec, max_concurrent: int | None, cpus_per_
         )
     else:
         if tune_dir.exists():  # the driver died before Tune wrote its state: keep what is there
-            tune_dir.rename(_free_name(tune_dir.with_name(f"{TUNE_DIR}.unrestorable")))
+            tune_dir.rename(free_name(tune_dir.with_name(f"{TUNE_DIR}.unrestorable")))
         trials = [
             {"key": t.key, "setting": t.setting, "values": t.values, "sweep_dir": str(sweep_dir)}
             for t in spec.trials()
@@ -568,14 +569,6 @@ def run_sweep(sweep_dir: Path, spec: Spec, max_concurrent: int | None, cpus_per_
 
 def _trial_name(trial) -> str:
     return trial.config["trial"]["key"]
-
-
-def _free_name(path: Path) -> Path:
-    candidate, n = path, 1
-    while candidate.exists():
-        n += 1
-        candidate = path.with_name(f"{path.name}{n}")
-    return candidate
 
 
 # ---- the report -------------------------------------------------------------------------------

@@ -282,29 +282,28 @@ def _convert(f: dataclasses.Field, value: Any) -> Any:
         if isinstance(value, bool):
             return value
         raise ConfigError(f"{f.name} must be true or false (got {value!r})")
-    if kind == "int":
-        if isinstance(value, str):
-            try:
-                return int(value.strip())
-            except ValueError:
-                pass
-        elif isinstance(value, int) and not isinstance(value, bool):
-            return int(value)
-        elif isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{f.name} must be a whole number (got {value!r})")
-    if kind == "float":
-        if isinstance(value, str):
-            try:
-                return float(value.strip())
-            except ValueError:
-                pass
-        elif isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-        raise ConfigError(f"{f.name} must be a number (got {value!r})")
+    if kind in ("int", "float"):
+        return _number(f.name, value, int if kind == "int" else float)
     if not isinstance(value, str):
         raise ConfigError(f"{f.name} must be a string (got {value!r})")
     return value
+
+
+def _number(name: str, value: Any, kind: type) -> int | float:
+    """`value` as an int or a float; a string is parsed, a float becomes an int only if whole."""
+    words = "a whole number" if kind is int else "a number"
+    if isinstance(value, str):
+        try:
+            return kind(value.strip())
+        except ValueError:
+            pass
+    elif isinstance(value, bool):
+        pass
+    elif isinstance(value, int) or (isinstance(value, float) and kind is float):
+        return kind(value)
+    elif isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise ConfigError(f"{name} must be {words} (got {value!r})")
 
 
 # ---- the command line --------------------------------------------------------------------------

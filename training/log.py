@@ -94,7 +94,7 @@ def prepare_for_resume(path: Path, episode: int, scores: Sequence[float]) -> str
         if len(rows) < episode:
             raise UnreadableLog(f"it ends at episode {len(rows)}, before the checkpoint's")
     except UnreadableLog as exc:
-        aside = _free_name(path.with_name(f"{path.stem}.unreadable{path.suffix}"))
+        aside = free_name(path.with_name(f"{path.stem}.unreadable{path.suffix}"))
         path.rename(aside)
         _write(path, _rows_from_scores(scores[:episode]))
         return (
@@ -126,7 +126,8 @@ def _write(path: Path, rows: list) -> None:
         raise
 
 
-def _free_name(path: Path) -> Path:
+def free_name(path: Path) -> Path:
+    """`path`, or `<stem>2<suffix>`, `<stem>3<suffix>`, ... : the first name not taken."""
     candidate, n = path, 1
     while candidate.exists():
         n += 1

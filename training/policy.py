@@ -14,10 +14,9 @@ Every problem with the folder raises `PolicyError`, whose message is one line.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from training.checkpoints import latest_good_checkpoint
-from training.runs import load_config, make_environment
+from training.runs import load_config, make_environment, quiet_native_stderr
 
 ACTOR_WEIGHTS = "actor.weights.h5"
 # Keys that configurations of older runs may lack, with the value those runs used.
@@ -139,25 +138,10 @@ def find_actor_weights(
     return path, checkpoint.episode
 
 
-@contextlib.contextmanager
-def _quiet_native_stderr() -> Iterator[None]:
-    """Silence what native code writes to file descriptor 2 meanwhile (TensorFlow's notes)."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
 def _load_actor(path: Path, n_inputs: int, n_actions: int, config: dict[str, Any]):
     """A NumpyActor with the weights of `path`, for the network that `config` describes."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    with _quiet_native_stderr():
+    with quiet_native_stderr():
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # probes for GPUs now, quietly
@@ -170,7 +154,7 @@ def _load_actor(path: Path, n_inputs: int, n_actions: int, config: dict[str, Any
         f"{n_actions} actions"
     )
     try:
-        with _quiet_native_stderr():
+        with quiet_native_stderr():
             actor.load_weights(str(path))
     except ValueError:
         raise PolicyError(

@@ -303,6 +303,7 @@ def test_a_tiny_sweep_writes_its_tables_plot_and_run_folders(reference):
         good = ckpt.latest_good_checkpoint(run_dir)
         assert good.episode == 6 and good.training_state()["finished"]
         assert len(read_rows(run_dir / "train_log.csv")) == 6
+        assert config["tensorboard"] and any((run_dir / "tensorboard").glob("events.out.*"))
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ Settings are main.py's (python main.py --help lists them): --grid KEY=V1,V2 swee
 (repeat it to sweep several: every combination is run), --set KEY=V fixes one, --seeds lists
 the seeds every combination is run with. Every combination is checked as main.py checks its
 flags before anything starts. Unless --set says otherwise a trial uses tf_threads=1,
-no_record=true, no_progress=true and save_every=100.
+no_record=true, no_progress=true, tensorboard=true and save_every=100.
 
 Each trial is an ordinary training run (training.train, inside a Ray worker) in its own run
 folder <storage>/<name>/runs/<setting>,seed=<N>/ with its config.json, checkpoints and
@@ -79,11 +79,13 @@ TUNE_DIR = "tune"  # Ray Tune's experiment folder inside the sweep's
 SPEC_FORMAT = 1
 DEFAULT_STORAGE = REPO_DIR / "sweeps"
 # What a trial uses unless --set says otherwise: one TensorFlow thread per one-CPU trial, no
-# video at the end, plain log lines, and a checkpoint often enough that a retry loses little.
+# video at the end, plain log lines, TensorBoard scalars in its run folder, and a checkpoint
+# often enough that a retry loses little.
 SWEEP_DEFAULTS = {
     "tf_threads": "1",
     "no_record": "true",
     "no_progress": "true",
+    "tensorboard": "true",
     "save_every": "100",
 }
 DEFAULT_SEEDS = [0, 1, 2, 3, 4]

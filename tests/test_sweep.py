@@ -105,8 +105,8 @@ def test_the_spec_names_trials_and_keeps_values_as_typed():
     assert spec.env_name == "CartpoleEnvironment"
     assert spec.grid == {"reward_scale": ["2", "5"], "policy_samples": ["1"]}
     assert spec.fixed == {
-        "tf_threads": "1", "no_record": "true", "no_progress": "true", "save_every": "100",
-        "n_games": "7",
+        "tf_threads": "1", "no_record": "true", "no_progress": "true", "tensorboard": "true",
+        "save_every": "100", "n_games": "7",
     }  # fmt: skip
     keys = [t.key for t in spec.trials()]
     assert keys == [

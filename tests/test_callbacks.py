@@ -59,3 +59,28 @@ def test_tensorboard_scalars(tmp_path):
     accumulator.Reload()
     tags = set(accumulator.Tags()["tensors"])
     assert {"episode/score", "episode/avg_score_100", "losses/value_loss"} <= tags
+
+
+def test_stop_request_leaves_signals_alone_off_the_main_thread():
+    """A loop in a worker thread (a Ray Tune trial) must not touch the process's handlers."""
+    import signal
+    import threading
+
+    from training.signals import StopRequest
+
+    before = signal.getsignal(signal.SIGINT)
+    errors = []
+
+    def worker() -> None:
+        try:
+            stop = StopRequest()
+            stop.install()
+            stop.restore()
+            stop.release()
+        except Exception as exc:  # signal.signal raises ValueError off the main thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=worker)
+    thread.start()
+    thread.join()
+    assert errors == [] and signal.getsignal(signal.SIGINT) is before

@@ -58,7 +58,7 @@ import socket
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -377,31 +377,6 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def _signals_from_main_thread_only() -> None:
-    """Let the training loop run in a Ray worker's trial thread.
-
-    Ray Tune runs a function trainable in a thread, and Python installs signal handlers from
-    the main thread only; the loop's SIGINT/SIGTERM handling (save and stop) has no use there,
-    since Ray stops a trial by ending its worker. Patches this worker's StopRequest only.
-    """
-    from training.signals import StopRequest
-
-    if getattr(StopRequest, "_main_thread_only", False):
-        return
-
-    def on_main_thread(method: Callable[[Any], None]) -> Callable[[Any], None]:
-        def call(self: Any) -> None:
-            if threading.current_thread() is threading.main_thread():
-                method(self)
-
-        return call
-
-    for name in ("install", "restore", "release"):  # whichever this version has
-        if hasattr(StopRequest, name):
-            setattr(StopRequest, name, on_main_thread(getattr(StopRequest, name)))
-    StopRequest._main_thread_only = True  # type: ignore[attr-defined]
-
-
 def run_trial(config: dict[str, Any]) -> None:
     """Ray Tune's trainable: one training run, continued from its own newest checkpoint if it
     has one (after a retry or a --resume), reporting every finished episode to Tune."""
@@ -410,7 +385,6 @@ def run_trial(config: dict[str, Any]) -> None:
     from training import EpisodeReport, train
     from training import checkpoints as ckpt
 
-    _signals_from_main_thread_only()
     trial = config["trial"]
     sweep_dir = _sweep_dir_of_trial(config)
     run_dir = sweep_dir / RUNS_DIR / trial["key"]

@@ -27,8 +27,6 @@ from training.checkpoints import latest_good_checkpoint
 from training.runs import load_config, make_environment, quiet_native_stderr
 
 ACTOR_WEIGHTS = "actor.weights.h5"
-# Keys that configurations of older runs may lack, with the value those runs used.
-CONFIG_DEFAULTS: dict[str, Any] = {"upright": False}
 
 
 class PolicyError(Exception):
@@ -96,30 +94,16 @@ def load_policy(
 
 
 def _load_config(folder: Path) -> dict[str, Any]:
-    from environment import resolve_environment_name
-
+    """The folder's config.json, checked and completed as main.py --recover reads it."""
     if not (folder / "config.json").is_file():
         raise PolicyError(
             f"{folder} has no config.json (neither a run folder made by main.py nor a results "
             "folder)"
         )
     try:
-        config = load_config(folder)
+        return load_config(folder)
     except (OSError, ValueError) as error:
         raise PolicyError(_one_line(error)) from None
-    for key, value in CONFIG_DEFAULTS.items():
-        config.setdefault(key, value)
-    try:
-        resolve_environment_name(config["env_name"])
-    except ValueError:
-        raise PolicyError(
-            f"{folder / 'config.json'} names an unknown environment {config['env_name']!r}"
-        ) from None
-    for key in ("layer1_size", "layer2_size", "max_steps"):
-        value = config[key]
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise PolicyError(f"{folder / 'config.json'}: {key} must be a positive integer")
-    return config
 
 
 def find_actor_weights(

@@ -161,3 +161,28 @@ def test_arguments_of_train_that_cannot_work(tmp_path):
     with pytest.raises(ConfigError, match="^settings: unknown setting 'n_episodes'$"):
         train({"n_episodes": 3}, tmp_path / "run")
     assert not (tmp_path / "run").exists()
+
+
+def test_training_pushes_follow_the_evaluation_schedule():
+    """Training pushes come at the steps evaluate.py --push uses: 50, 150, 250, 350 of 400."""
+    import numpy as np
+
+    from training.loop import TrainingPushes, push_steps
+
+    class Env:
+        unwrapped = None
+
+        def __init__(self) -> None:
+            self.unwrapped, self.pushes = self, []
+
+        def push(self, strength: float) -> None:
+            self.pushes.append(strength)
+
+    env, pushes = Env(), TrainingPushes(0.5, push_steps(100, 400), np.random.default_rng(0))
+    pushed_at = []
+    for step in range(400):
+        before = len(env.pushes)
+        pushes(env, step)
+        if len(env.pushes) > before:
+            pushed_at.append(step)
+    assert pushed_at == [50, 150, 250, 350] and {abs(s) for s in env.pushes} == {0.5}

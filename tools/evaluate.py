@@ -40,11 +40,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np
 
 from tools._common import ToolError, ToolParser, run, warn
+from training.loop import push_steps
 from training.policy import PolicyError, load_policy
 
 PROG = "evaluate.py"
-PUSH_FIRST = 50  # steps before the first push of an episode
-PUSH_EVERY = 100  # steps between pushes
+PUSH_EVERY = 100  # steps between pushes, the first after 50
 RECOVERY_STEPS = 50  # a push is survived when the episode goes on this many steps after it
 
 
@@ -90,11 +90,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def push_steps(max_steps: int) -> list[int]:
-    """Steps after which an episode of at most `max_steps` steps is pushed."""
-    return list(range(PUSH_FIRST, max_steps, PUSH_EVERY))
-
-
 def run_episode(
     policy: Any,
     env: Any,
@@ -105,7 +100,9 @@ def run_episode(
 ) -> dict[str, Any]:
     """One episode from reset(seed); returns its steps, return, end and pushes."""
     observation, _ = env.reset(seed=seed)
-    schedule = dict(zip(push_steps(env.max_episode_steps), directions.tolist(), strict=False))
+    schedule = dict(
+        zip(push_steps(PUSH_EVERY, env.max_episode_steps), directions.tolist(), strict=False)
+    )
     pushed_at: list[int] = []
     episode_return = 0.0
     while True:
@@ -146,7 +143,9 @@ def evaluate(
     try:
         results = []
         for episode_seed in seeds:
-            directions = push_rng.choice([-1.0, 1.0], size=len(push_steps(env.max_episode_steps)))
+            directions = push_rng.choice(
+                [-1.0, 1.0], size=len(push_steps(PUSH_EVERY, env.max_episode_steps))
+            )
             results.append(run_episode(policy, env, episode_seed, push, directions, deterministic))
         max_steps = env.max_episode_steps
     finally:

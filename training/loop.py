@@ -11,6 +11,7 @@ at the end, then plots the learning curve and records the trained agent.
 
 from __future__ import annotations
 
+import dataclasses
 import errno
 import gc
 import secrets
@@ -72,17 +73,15 @@ class Progress:
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
+    def counters(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls) if f.name != "extra"]
+
+    @classmethod
     def from_state(cls, state: dict[str, Any]) -> Progress:
-        names = ("episode", "total_steps", "solved_streak", "wall_time", "finished", "solved")
-        return cls(**{k: state[k] for k in names}, extra=state)
+        return cls(**{k: state[k] for k in cls.counters()}, extra=state)
 
     def to_state(self) -> dict[str, Any]:
-        state = dict(self.extra)
-        state.update(
-            episode=self.episode, total_steps=self.total_steps, solved_streak=self.solved_streak,
-            wall_time=self.wall_time, finished=self.finished, solved=self.solved,
-        )  # fmt: skip
-        return state
+        return {**self.extra, **{k: getattr(self, k) for k in self.counters()}}
 
 
 @dataclass
@@ -128,9 +127,10 @@ def train(
             warn(note)
         config = resumed_config(saved, config, run_dir)
     else:
-        if used_by(run_dir) and not overwrite:
+        leftovers = used_by(run_dir)
+        if leftovers and not overwrite:
             raise RunError(
-                f"{run_dir} already holds a run ({', '.join(used_by(run_dir))}): continue it "
+                f"{run_dir} already holds a run ({', '.join(leftovers)}): continue it "
                 "with --recover, or start over with --overwrite (deletes that run)"
             )
         config = as_config(config or {})
@@ -160,8 +160,7 @@ def train(
 
 
 def _disk_full(run_dir: Path) -> RunError:
-    for stale in run_dir.glob(".tmp_checkpoint_ep*"):
-        shutil.rmtree(stale, ignore_errors=True)
+    # save_checkpoint has removed its half-written folder already.
     good = ckpt.latest_good_checkpoint(run_dir, warn=lambda _: None)
     if good is None:
         return RunError(
@@ -236,15 +235,21 @@ class LossMeans:
         return {k: self.sums[k] / n for k, n in self.counts.items() if n}
 
 
-class TrainingPushes:
-    """Random pushes during training episodes: every `every` steps, the first at `every // 2`,
-    of `strength` to the left or right (drawn from the run's own generator)."""
+def push_steps(every: int, max_steps: int) -> range:
+    """The steps after which an episode is pushed: every `every` steps, the first at half of it
+    (training pushes and tools/evaluate.py --push alike)."""
+    return range(every // 2, max_steps, every)
 
-    def __init__(self, strength: float, every: int, rng: np.random.Generator) -> None:
-        self.strength, self.every, self.rng = strength, every, rng
+
+class TrainingPushes:
+    """Random pushes of `strength` during training episodes, at `push_steps`, to the left or
+    right (drawn from the run's own generator)."""
+
+    def __init__(self, strength: float, steps: range, rng: np.random.Generator) -> None:
+        self.strength, self.steps, self.rng = strength, steps, rng
 
     def __call__(self, env, step: int) -> None:
-        if step >= self.every // 2 and (step - self.every // 2) % self.every == 0:
+        if step in self.steps:
             env.unwrapped.push(self.strength * (1.0 if self.rng.random() < 0.5 else -1.0))
 
 
@@ -275,7 +280,11 @@ class Trainer:
             np.random.SeedSequence(config.seed, spawn_key=(PUSH_STREAM,))
         )
         self.pushes = (
-            TrainingPushes(config.train_push, config.train_push_every, self.push_rng)
+            TrainingPushes(
+                config.train_push,
+                push_steps(config.train_push_every, config.max_steps),
+                self.push_rng,
+            )
             if config.train_push > 0
             else None
         )

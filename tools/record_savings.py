@@ -46,12 +46,14 @@ from tools._common import (
     warn,
 )
 from training import checkpoints as ckpt
-from training.config import SEED_LIMIT, ConfigError, RunConfig
+from training.config import SEED_LIMIT, ConfigError
 from training.runs import (
     CONFIG_FILE,
     SAVE_ROOT,
+    RunError,
     import_tensorflow_quietly,
     load_config,
+    manifest_config,
     most_recent_run,
 )
 
@@ -126,13 +128,15 @@ def run_config(run_dir: Path) -> dict:
     except FileNotFoundError as exc:
         missing = str(exc)
     good = ckpt.latest_good_checkpoint(run_dir, warn=lambda _: None)
-    if good is None or not isinstance(good.manifest.get("config"), dict):
+    if good is None:
         raise ToolError(missing)
-    source = f"the manifest of episode {good.episode}"
     try:
-        config = RunConfig.from_mapping(good.manifest["config"], source).to_dict()
+        settings, source = manifest_config(good)
+    except RunError:
+        raise ToolError(missing) from None
     except ConfigError as exc:
         raise ToolError(str(exc)) from None
+    config = settings.to_dict()
     warn(PROG, f"{run_dir / CONFIG_FILE} is missing: the settings of {source} are used")
     return config
 

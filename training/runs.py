@@ -78,13 +78,21 @@ def recovered_config(run_dir: Path, checkpoint: ckpt.Checkpoint) -> tuple[RunCon
     path = Path(run_dir) / CONFIG_FILE
     if path.exists():
         return _config_from_json(path.read_bytes(), str(path)), None
-    saved = checkpoint.manifest.get("config")
-    if not isinstance(saved, dict):
-        raise RunError(f"{path} is missing and the checkpoint's manifest holds no configuration")
-    source = f"the manifest of episode {checkpoint.episode}"
-    config = RunConfig.from_mapping(saved, source)
+    config, source = manifest_config(checkpoint)
     ckpt.write_json_atomic(path, {**config.to_dict(), "save_dir": str(run_dir)})
     return config, f"{CONFIG_FILE} was missing: restored from {source}"
+
+
+def manifest_config(checkpoint: ckpt.Checkpoint) -> tuple[RunConfig, str]:
+    """The configuration a checkpoint's manifest holds, checked like flags, and its source."""
+    saved = checkpoint.manifest.get("config")
+    if not isinstance(saved, dict):
+        raise RunError(
+            f"{checkpoint.run_dir / CONFIG_FILE} is missing and the checkpoint's manifest holds "
+            "no configuration"
+        )
+    source = f"the manifest of episode {checkpoint.episode}"
+    return RunConfig.from_mapping(saved, source), source
 
 
 def as_config(config: RunConfig | Mapping[str, Any]) -> RunConfig:

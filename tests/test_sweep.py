@@ -142,6 +142,21 @@ def test_a_name_that_holds_another_sweep_is_refused(tmp_path, capsys):
     assert sorted(p.name for p in (tmp_path / "taken").iterdir()) == [sweep.SPEC_FILE]
 
 
+def test_a_sweep_recorded_before_a_default_was_added_matches_its_command():
+    """Resuming with the starting command works after the tool gained a trial default."""
+    spec, _ = sweep.build_spec("cartpole", [0, 1], ["policy_samples=1,2"], ["n_games=600"])
+    older = sweep.Spec.from_json(spec.to_json(), "sweep.json")
+    del older.fixed["tensorboard"]
+    assert spec.same_as(older) and older.same_as(spec)
+    other, _ = sweep.build_spec("cartpole", [0, 1], ["policy_samples=1,2"], ["n_games=601"])
+    assert not other.same_as(older)
+    # A default given by hand with another value is a different sweep.
+    off, _ = sweep.build_spec(
+        "cartpole", [0, 1], ["policy_samples=1,2"], ["n_games=600", "tensorboard=false"]
+    )
+    assert not off.same_as(older) and not off.same_as(spec)
+
+
 def test_other_folders_and_missing_sweeps_are_refused(tmp_path, capsys):
     (tmp_path / "other").mkdir()
     (tmp_path / "other" / "notes.txt").write_text("mine")

@@ -147,8 +147,16 @@ class Spec:
             self.env_name == other.env_name
             and self.seeds == other.seeds
             and list(self.grid.items()) == list(other.grid.items())
-            and self.fixed == other.fixed
+            and self.chosen() == other.chosen()
         )
+
+    def chosen(self) -> dict[str, str]:
+        """The fixed settings that differ from the tool's trial defaults.
+
+        A sweep recorded before a default was added (or changed) still matches the command
+        that started it.
+        """
+        return {k: v for k, v in self.fixed.items() if SWEEP_DEFAULTS.get(k) != v}
 
     def describe(self) -> str:
         grid = " ".join(f"--grid {k}={','.join(v)}" for k, v in self.grid.items())

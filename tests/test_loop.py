@@ -186,3 +186,41 @@ def test_training_pushes_follow_the_evaluation_schedule():
         if len(env.pushes) > before:
             pushed_at.append(step)
     assert pushed_at == [50, 150, 250, 350] and {abs(s) for s in env.pushes} == {0.5}
+
+
+def test_a_perturbation_ramp_grows_noise_and_pushes_and_solving_waits_for_it(
+    tmp_path, monkeypatch
+):
+    """--perturb_ramp 4: episodes 1..5 get 0, 1/4, 2/4, 3/4 and all of --start_noise and
+    --train_push; an episode on the ramp never counts towards solving."""
+    from training import loop
+
+    seen: list[float] = []
+    real_run_episode = loop.run_episode
+
+    def spy(env, agent, progress, update_every, stop, push=None):
+        seen.append(env.unwrapped.start_noise)
+        seen.append(push.strength)
+        return real_run_episode(env, agent, progress, update_every, stop, push)
+
+    monkeypatch.setattr(loop, "run_episode", spy)
+    perturbed = dict(start_noise=0.2, train_push=0.8, train_push_every=10, perturb_ramp=4)
+    result, said = train_tiny(
+        tmp_path / "run", n_games=9, save_every=100, solve_score=0, solve_count=2, **perturbed
+    )
+    shares = [0, 0.25, 0.5, 0.75, 1, 1]
+    assert seen == pytest.approx([x for s in shares for x in (0.2 * s, 0.8 * s)])
+    # Every episode scores at least 0: the first two after the ramp (5 and 6) solve it.
+    assert result.solved and result.episodes == 6
+    assert "solved at episode 6: 2 consecutive episodes scored at least 0" in said.logged
+    assert [loop.ramp_factor(n, 0) for n in (0, 7)] == [1.0, 1.0]
+
+
+def test_a_perturbed_run_resumes_exactly(tmp_path):
+    """Start noise, pushes and their ramp are part of the exact resume."""
+    perturbed = dict(start_noise=0.3, train_push=1.0, train_push_every=6, perturb_ramp=3)
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert train_tiny(straight, n_games=6, save_every=2, **perturbed)[0].finished
+    assert train_tiny(split, n_games=3, save_every=2, **perturbed)[0].finished
+    assert train_tiny(split, n_games=6, recover=True)[0].finished
+    assert_same_run(straight, split, 6)

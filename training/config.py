@@ -112,6 +112,11 @@ class RunConfig:
     train_push_every: int = setting(
         100, "steps between training pushes (the first at half of it)", AT_LEAST_1
     )
+    perturb_ramp: int = setting(
+        0, "episodes over which --start_noise and --train_push grow linearly from 0 to their "
+        "values (0: full from the first episode); solving counts only after the ramp",
+        Rule(lambda v: v >= 0, "must not be negative", -1),
+    )  # fmt: skip
     # ---- the run
     seed: int | None = setting(
         None, "random seed, 0 .. 2**32-1 (default: drawn and recorded)", SEED
@@ -188,6 +193,8 @@ class RunConfig:
         self.env_name = _environment_name(self.env_name)
         if self.upright and self.env_name != "BollaRollaEnvironment":
             raise ConfigError("upright applies to bolla-rolla only")
+        if self.perturb_ramp and not (self.start_noise or self.train_push):
+            raise ConfigError("perturb_ramp needs start_noise or train_push to grow")
         if self.batch_size > self.buffer_size:
             raise ConfigError("batch_size cannot exceed buffer_size")
 

@@ -253,6 +253,12 @@ class TrainingPushes:
             env.unwrapped.push(self.strength * (1.0 if self.rng.random() < 0.5 else -1.0))
 
 
+def ramp_factor(episodes_done: int, ramp: int) -> float:
+    """The share of the perturbations (start noise, push strength) the next episode gets:
+    0 for the first episode, growing linearly to 1 for episode `ramp` + 1 and after."""
+    return 1.0 if ramp <= 0 else min(1.0, episodes_done / ramp)
+
+
 class Trainer:
     """One session of a run: builds the environment and agent, loops, checkpoints, finishes."""
 
@@ -376,6 +382,7 @@ class Trainer:
         stopped_by, episode = None, None
         try:
             while not self._out_of_episodes() and not self.stop.requested:
+                self.set_perturbations()
                 started = time.perf_counter()
                 episode = run_episode(
                     self.env, self.agent, self.progress, self.config.update_every, self.stop,
@@ -404,12 +411,21 @@ class Trainer:
             return self.stop.name
         return stopped_by
 
+    def set_perturbations(self) -> None:
+        """The next episode's start noise and push strength (on the ramp, if there is one)."""
+        config = self.config
+        share = ramp_factor(self.progress.episode, config.perturb_ramp)
+        self.env.unwrapped.start_noise = config.start_noise * share
+        if self.pushes is not None:
+            self.pushes.strength = config.train_push * share
+
     def score(self, episode: Episode, started: float, session_start: float) -> EpisodeReport:
         """Count a finished episode and describe it for the callbacks."""
         done, config = self.progress, self.config
         done.episode += 1
         self.scores.append(episode.score)
-        done.solved_streak = done.solved_streak + 1 if episode.score >= config.solve_score else 0
+        counts = episode.score >= config.solve_score and done.episode > config.perturb_ramp
+        done.solved_streak = done.solved_streak + 1 if counts else 0
         if done.solved_streak >= config.solve_count and not done.solved:
             done.solved = True
             self.log(

@@ -188,9 +188,7 @@ def test_training_pushes_follow_the_evaluation_schedule():
     assert pushed_at == [50, 150, 250, 350] and {abs(s) for s in env.pushes} == {0.5}
 
 
-def test_a_perturbation_ramp_grows_noise_and_pushes_and_solving_waits_for_it(
-    tmp_path, monkeypatch
-):
+def test_a_perturbation_ramp_grows_noise_and_pushes_and_solving_waits_for_it(tmp_path, monkeypatch):
     """--perturb_ramp 4: episodes 1..5 get 0, 1/4, 2/4, 3/4 and all of --start_noise and
     --train_push; an episode on the ramp never counts towards solving."""
     from training import loop

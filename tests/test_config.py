@@ -148,6 +148,22 @@ def test_adding_a_setting_is_one_field():
     assert "| `--warmup_steps` | 1,000 | random actions" in flag_table(parser)
 
 
+def test_a_changed_default_leaves_recorded_runs_as_they_were():
+    """A setting whose default changed names the value older records meant: config.json and
+    checkpoint manifests without it read as that value; flags and Python callers get the new
+    default."""
+
+    @dataclasses.dataclass
+    class Changed(RunConfig):
+        horizon: int = setting(20, "steps looked ahead", AT_LEAST_1, recorded_default=10)
+
+    assert Changed.from_record(RunConfig().to_dict(), "config.json").horizon == 10
+    assert Changed.from_record({**RunConfig().to_dict(), "horizon": 30}, "x").horizon == 30
+    assert Changed.from_mapping({}).horizon == 20 and Changed().horizon == 20
+    with pytest.raises(ConfigError, match="^old/config.json: unknown setting 'colour'$"):
+        Changed.from_record({"colour": "red"}, "old/config.json")
+
+
 def test_flag_table_has_a_row_per_flag_of_main():
     table = flag_table()
     rows = [line for line in table.splitlines() if line.startswith("| `--")]

@@ -75,13 +75,17 @@ def setting(
     group: str = "run",
     resumable: bool = False,
     agent_arg: str | None = None,
+    recorded_default: Any = None,
 ) -> Any:
     """A dataclass field of RunConfig with what the command line and the checks need.
 
     group: "run" or "agent" (agent settings are passed to SACAgent, as `agent_arg` if the
-    agent names it differently); resumable: may change when a run is resumed.
+    agent names it differently); resumable: may change when a run is resumed;
+    recorded_default: the value a recorded run whose config.json lacks the setting used, when
+    that is not today's default (the default changed after the setting was added).
     """
     metadata = dict(help=help, rule=rule, group=group, resumable=resumable)
+    metadata["recorded_default"] = recorded_default
     metadata["agent_arg"] = agent_arg or (None if group == "run" else "")
     return field(default=default, metadata=metadata)
 
@@ -220,6 +224,17 @@ class RunConfig:
             return cls(**kwargs)
         except ConfigError as exc:
             raise ConfigError(_sourced(source, str(exc))) from None
+
+    @classmethod
+    def from_record(cls, values: Mapping[str, Any], source: str) -> RunConfig:
+        """A recorded run's config (config.json, a checkpoint's manifest): like `from_mapping`,
+        but a setting the record lacks takes the value runs used before it was recorded."""
+        missing = {
+            f.name: f.metadata["recorded_default"]
+            for f in dataclasses.fields(cls)
+            if f.name not in values and f.metadata["recorded_default"] is not None
+        }
+        return cls.from_mapping({**values, **missing}, source)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -69,7 +69,7 @@ def _config_from_json(data: bytes, source: str) -> RunConfig:
         raise ConfigError(f"{source} is not valid JSON") from None
     if not isinstance(values, dict) or "env_name" not in values:
         raise ConfigError(f"{source} is not a configuration written by main.py")
-    return RunConfig.from_mapping(values, source)
+    return RunConfig.from_record(values, source)
 
 
 def recovered_config(run_dir: Path, checkpoint: ckpt.Checkpoint) -> tuple[RunConfig, str | None]:
@@ -92,7 +92,7 @@ def manifest_config(checkpoint: ckpt.Checkpoint) -> tuple[RunConfig, str]:
             "no configuration"
         )
     source = f"the manifest of episode {checkpoint.episode}"
-    return RunConfig.from_mapping(saved, source), source
+    return RunConfig.from_record(saved, source), source
 
 
 def as_config(config: RunConfig | Mapping[str, Any]) -> RunConfig:

@@ -340,6 +340,52 @@ def test_report_and_resume_of_a_finished_sweep_change_nothing(reference, capsys)
     assert {name: (reference / name).read_bytes() for name in outputs} == before
 
 
+@pytest.mark.slow
+def test_a_report_compares_several_sweeps_of_one_environment(reference, tmp_path, capsys):
+    """--report A B --out C: one table and plot; a setting is named by what differs between
+    the sweeps' trials, not by how they are watched (tensorboard) or kept."""
+    other = tmp_path / "alpha"
+    spec, _ = sweep.build_spec(
+        "cartpole", [0, 1], [],
+        ["n_games=6", "max_steps=20", "layer1_size=8", "layer2_size=8", "batch_size=4",
+         "buffer_size=1000", "save_every=1", "learn_alpha=true", "tensorboard=false"],
+    )  # fmt: skip
+    other.mkdir()
+    sweep.write_json_atomic(other / sweep.SPEC_FILE, spec.to_json())  # not run: unfinished
+    out = tmp_path / "compared"
+    assert call_main(sweep.main, "--report", reference, other, "--out", out) == 0
+    printed = capsys.readouterr().out
+    assert "policy_samples=1,learn_alpha=false" in printed and "2 (+0" not in printed
+    summary = read_csv(out / "summary.csv")
+    assert [(r["setting"], r["trials"], r["unfinished"]) for r in summary] == [
+        ("policy_samples=1,learn_alpha=false", "2", "0"),
+        ("policy_samples=2,learn_alpha=false", "2", "0"),
+        ("policy_samples=1,learn_alpha=true", "0", "2"),
+    ]  # fmt: skip
+    assert summary[0] == {**summary[0], "policy_samples": "1", "learn_alpha": "false"}
+    trials = read_csv(out / "trials.csv")
+    assert trials[0]["run_dir"] == "ref/runs/policy_samples=1,seed=0"
+    ref_trials = read_csv(reference / "trials.csv")
+    assert [r["total_steps"] for r in trials[:4]] == [r["total_steps"] for r in ref_trials]
+    assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert sorted(p.name for p in other.iterdir()) == [sweep.SPEC_FILE]  # left as it was
+
+    assert call_main(sweep.main, "--report", reference, other) == 2
+    assert "needs --out DIR" in error_line(capsys, PROG)
+    assert call_main(sweep.main, "--report", reference, reference, "--out", out) == 2
+    assert "policy_samples=1, seed 0 is in more than one sweep" in error_line(capsys, PROG)
+    assert call_main(sweep.main, "--report", reference, other, "--out", reference) == 2
+    assert "holds a sweep: choose another folder" in error_line(capsys, PROG)
+    standing = tmp_path / "standing"
+    standing.mkdir()
+    spec, _ = sweep.build_spec("standing", [0], [], [])
+    sweep.write_json_atomic(standing / sweep.SPEC_FILE, spec.to_json())
+    assert call_main(sweep.main, "--report", reference, standing, "--out", out) == 2
+    assert "train different environments" in error_line(capsys, PROG)
+    assert call_main(sweep.main, "--out", out, "--name", "x") == 2
+    assert "--out goes with --report" in error_line(capsys, PROG)
+
+
 def _session_processes(session: int) -> list[int]:
     """Live processes of a session (Ray's workers leave the driver's process group)."""
     found = []

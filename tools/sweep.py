@@ -4,6 +4,8 @@
         --set n_games=600 --name samples          # 10 runs, two at a time on a 2-core machine
     python tools/sweep.py --name samples --resume  # continue after a crash, a kill or Ctrl-C
     python tools/sweep.py --report sweeps/samples  # redo the tables and the plot (no Ray)
+    python tools/sweep.py --report sweeps/samples sweeps/alpha --out results/compared
+                                                   # several sweeps of one task in one table
 
 Settings are main.py's (python main.py --help lists them): --grid KEY=V1,V2 sweeps a setting
 (repeat it to sweep several: every combination is run), --set KEY=V fixes one, --seeds lists
@@ -46,6 +48,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import csv
+import dataclasses
 import itertools
 import json
 import logging
@@ -68,7 +71,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tools._common import REPO_DIR, ToolError, ToolParser, run, warn
-from training.config import COMMAND_LINE, ConfigError, RunConfig, check_fits_in_memory, settings
+from training.config import (
+    COMMAND_LINE,
+    ConfigError,
+    RunConfig,
+    check_fits_in_memory,
+    resumable_settings,
+    settings,
+)
 from training.log import free_name
 from training.runs import quiet_native_stderr
 
@@ -570,6 +580,12 @@ class Outcome:
     wall_time: float = 0.0  # s of the training loop, every session of the run
     n_games: int = 0
     scores: list[float] = field(default_factory=list)
+    where: str = ""  # the run folder, relative to the report's folder
+
+    def relabelled(self, setting: str, where: str) -> Outcome:
+        return dataclasses.replace(
+            self, trial=dataclasses.replace(self.trial, setting=setting), where=where
+        )
 
     @property
     def episodes_to_solve(self) -> int | None:
@@ -592,7 +608,7 @@ def read_outcome(sweep_dir: Path, trial: Trial) -> Outcome:
     from training.runs import load_config
 
     run_dir = sweep_dir / RUNS_DIR / trial.key
-    outcome = Outcome(trial)
+    outcome = Outcome(trial, where=f"{RUNS_DIR}/{trial.key}")
     if not (run_dir / "config.json").exists():
         return outcome  # not started yet
     try:
@@ -642,15 +658,15 @@ TRIAL_FIELDS = (
 )  # fmt: skip
 
 
-def write_trials_csv(path: Path, spec: Spec, outcomes: list[Outcome]) -> None:
-    fields = ["setting", "seed", *spec.grid, *TRIAL_FIELDS[2:]]
+def write_trials_csv(path: Path, study: Study) -> None:
+    fields = ["setting", "seed", *study.columns, *TRIAL_FIELDS[2:]]
     rows = []
-    for o in outcomes:
+    for o in study.outcomes:
         rows.append(
             {
                 "setting": o.trial.setting,
                 "seed": o.trial.seed,
-                **{k: o.trial.values[k] for k in spec.grid},
+                **{k: study.value(o.trial, k) for k in study.columns},
                 "finished": _text(o.finished),
                 "solved": _text(o.solved),
                 "episodes_to_solve": o.episodes_to_solve if o.episodes_to_solve else "",
@@ -658,7 +674,7 @@ def write_trials_csv(path: Path, spec: Spec, outcomes: list[Outcome]) -> None:
                 "total_steps": o.total_steps,
                 "wall_time": round(o.wall_time, 3),
                 "final_avg_score": "" if o.final_avg_score is None else round(o.final_avg_score, 3),
-                "run_dir": f"{RUNS_DIR}/{o.trial.key}",
+                "run_dir": o.where,
             }
         )
     _write_csv(path, fields, rows)
@@ -707,18 +723,18 @@ SUMMARY_MEASURES = ("episodes", "minutes")
 STATS = ("median", "iqm")
 
 
-def summarize(spec: Spec, outcomes: list[Outcome]) -> list[dict[str, Any]]:
+def summarize(study: Study) -> list[dict[str, Any]]:
     """One row per setting: counts, and median and IQM of episodes and minutes to solve, each
     with its 95% stratified-bootstrap interval over the finished trials."""
     from rliable import library as rly
 
     rows = []
-    for setting in spec.settings():
-        mine = [o for o in outcomes if o.trial.setting == setting]
+    for setting in study.settings():
+        mine = [o for o in study.outcomes if o.trial.setting == setting]
         done = [o for o in mine if o.finished]
         row: dict[str, Any] = {
             "setting": setting,
-            **{k: mine[0].trial.values[k] for k in spec.grid},
+            **{k: study.value(mine[0].trial, k) for k in study.columns},
             "trials": len(done),
             "unfinished": len(mine) - len(done),
             "solved": sum(o.solved for o in done),
@@ -744,7 +760,7 @@ def summarize(spec: Spec, outcomes: list[Outcome]) -> list[dict[str, Any]]:
     return rows
 
 
-def format_table(spec: Spec, rows: list[dict[str, Any]], outcomes: list[Outcome]) -> str:
+def format_table(study: Study, rows: list[dict[str, Any]]) -> str:
     def cell(row: dict[str, Any], measure: str, stat: str, digits: int) -> str:
         value = row[f"{measure}_{stat}"]
         if value == "":
@@ -778,7 +794,7 @@ def format_table(spec: Spec, rows: list[dict[str, Any]], outcomes: list[Outcome]
         for line in lines
     ]
     text.insert(1, "  ".join("-" * w for w in widths))
-    caps = sorted({_config(t).n_games for t in spec.trials()})
+    caps = sorted({_config(o.trial).n_games for o in study.outcomes})
     cap = ", ".join(map(str, caps))
     text += [
         f"episodes / minutes: to solve, over finished trials; an unsolved trial counts at the "
@@ -790,7 +806,7 @@ def format_table(spec: Spec, rows: list[dict[str, Any]], outcomes: list[Outcome]
     return "\n".join(text)
 
 
-def plot_curves(path: Path, spec: Spec, outcomes: list[Outcome], solve_score: float | None) -> None:
+def plot_curves(path: Path, study: Study) -> None:
     """100-episode average score against episode: per setting the IQM across its finished
     trials, with a 95% stratified-bootstrap band. A trial that stopped early (solved) is
     carried forward at its final value, so every seed counts at every episode."""
@@ -804,8 +820,8 @@ def plot_curves(path: Path, spec: Spec, outcomes: list[Outcome], solve_score: fl
     from training.plotting import running_average
 
     fig, ax = plt.subplots(figsize=(9, 5), dpi=100)
-    for i, setting in enumerate(spec.settings()):
-        done = [o for o in outcomes if o.trial.setting == setting and o.finished and o.scores]
+    for i, setting in enumerate(study.settings()):
+        done = [o for o in study.outcomes if o.trial.setting == setting and o.finished and o.scores]
         if not done:
             continue
         length = max(len(o.scores) for o in done)
@@ -827,11 +843,12 @@ def plot_curves(path: Path, spec: Spec, outcomes: list[Outcome], solve_score: fl
             at + 1, points[setting], color=color, linewidth=2, label=f"{setting} (n={len(done)})"
         )
         ax.fill_between(at + 1, bands[setting][0], bands[setting][1], color=color, alpha=0.2)
+    solve_score = study.solve_score()
     if solve_score is not None:
         ax.axhline(solve_score, color="gray", linestyle="--", linewidth=1, label="solve score")
     ax.set_xlabel("episode")
     ax.set_ylabel("100-episode average score")
-    ax.set_title(f"SAC on {spec.env_name}: IQM across seeds, 95% bootstrap band")
+    ax.set_title(f"SAC on {study.env_name}: IQM across seeds, 95% bootstrap band")
     ax.grid(alpha=0.3)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(loc="best", fontsize=8)
@@ -848,24 +865,92 @@ def plot_curves(path: Path, spec: Spec, outcomes: list[Outcome], solve_score: fl
     tmp.replace(path)
 
 
-def report(sweep_dir: Path, spec: Spec | None = None) -> list[Outcome]:
-    """Write trials.csv, summary.csv and curves.png from the run folders; print the table."""
-    spec = spec or read_spec(sweep_dir)
+@dataclass
+class Study:
+    """What a report covers: the trials of one sweep, or of several sweeps of one environment,
+    grouped into settings that `columns` tell apart."""
+
+    env_name: str
+    columns: list[str]
+    outcomes: list[Outcome]
+
+    def settings(self) -> list[str]:
+        return list(dict.fromkeys(o.trial.setting for o in self.outcomes))
+
+    @staticmethod
+    def value(trial: Trial, key: str) -> str:
+        """The trial's value of a setting, as typed (its default when the sweep left it)."""
+        if key in trial.values:
+            return trial.values[key]
+        return _text(getattr(RunConfig(), key))
+
+    def solve_score(self) -> float | None:
+        scores = {_config(o.trial).solve_score for o in self.outcomes}
+        return scores.pop() if len(scores) == 1 else None
+
+
+def sweep_study(sweep_dir: Path, spec: Spec) -> Study:
     outcomes = [read_outcome(sweep_dir, t) for t in spec.trials()]
-    write_trials_csv(sweep_dir / "trials.csv", spec, outcomes)
-    rows = summarize(spec, outcomes)
+    return Study(spec.env_name, list(spec.grid), outcomes)
+
+
+def combined_study(sweep_dirs: Sequence[Path]) -> Study:
+    """Several sweeps as one: a setting is labelled by every setting whose value differs
+    between the trials (a sweep's grid, or what its --set changed)."""
+    specs = [read_spec(d) for d in sweep_dirs]
+    envs = sorted({spec.env_name for spec in specs})
+    if len(envs) > 1:
+        raise ToolError(f"--report: these sweeps train different environments ({', '.join(envs)})")
+    per_sweep = [(d, t) for d, spec in zip(sweep_dirs, specs, strict=True) for t in spec.trials()]
+    # Settings that only change how a run is watched or kept (tensorboard, save_every, ...)
+    # never label a setting; n_games does (it is the cap unsolved trials count at).
+    quiet = resumable_settings() - {"n_games"}
+    keys = dict.fromkeys(
+        k for _, t in per_sweep for k in t.values if k not in ("seed", "env_name", *quiet)
+    )
+    columns = [k for k in keys if len({Study.value(t, k) for _, t in per_sweep}) > 1]
+    outcomes, seen = [], set()
+    for sweep_dir, trial in per_sweep:
+        label = ",".join(f"{k}={Study.value(trial, k)}" for k in columns) or "all"
+        if (label, trial.seed) in seen:
+            raise ToolError(f"--report: {label}, seed {trial.seed} is in more than one sweep")
+        seen.add((label, trial.seed))
+        outcome = read_outcome(sweep_dir, trial)
+        outcomes.append(outcome.relabelled(label, f"{sweep_dir.name}/{outcome.where}"))
+    return Study(envs[0], columns, outcomes)
+
+
+def report(out_dir: Path, study: Study) -> list[Outcome]:
+    """Write trials.csv, summary.csv and curves.png into `out_dir`; print the table."""
+    write_trials_csv(out_dir / "trials.csv", study)
+    rows = summarize(study)
     fields = list(rows[0]) if rows else ["setting"]
-    _write_csv(sweep_dir / "summary.csv", fields, rows)
-    solve_score = _solve_score(spec)
-    plot_curves(sweep_dir / "curves.png", spec, outcomes, solve_score)
-    print(format_table(spec, rows, outcomes))
-    print(f"-> {sweep_dir}/trials.csv, summary.csv, curves.png", flush=True)
-    return outcomes
+    _write_csv(out_dir / "summary.csv", fields, rows)
+    plot_curves(out_dir / "curves.png", study)
+    print(format_table(study, rows))
+    print(f"-> {out_dir}/trials.csv, summary.csv, curves.png", flush=True)
+    return study.outcomes
 
 
-def _solve_score(spec: Spec) -> float | None:
-    scores = {_config(t).solve_score for t in spec.trials()}
-    return scores.pop() if len(scores) == 1 else None
+def report_sweeps(sweep_dirs: Sequence[Path], out_dir: Path | None) -> None:
+    """--report: one sweep's files again, in its folder (or `out_dir`), or several sweeps
+    compared in `out_dir`."""
+    if len(sweep_dirs) > 1 and out_dir is None:
+        raise ToolError("--report with several sweeps needs --out DIR for the comparison")
+    if len(sweep_dirs) == 1:
+        study = sweep_study(sweep_dirs[0], read_spec(sweep_dirs[0]))
+    else:
+        study = combined_study(sweep_dirs)
+    if out_dir is None or (len(sweep_dirs) == 1 and out_dir == sweep_dirs[0]):
+        report(sweep_dirs[0], study)
+        return
+    if (out_dir / SPEC_FILE).exists():  # never write over a sweep's own report
+        raise ToolError(f"--out {out_dir} holds a sweep: choose another folder")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ToolError(f"cannot create --out {out_dir} ({exc.strerror})") from None
+    report(out_dir, study)
 
 
 def _config(trial: Trial) -> RunConfig:
@@ -902,8 +987,13 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     where.add_argument("--resume", action="store_true", help="continue the sweep --name")
     where.add_argument(
-        "--report", type=Path, metavar="DIR", default=None,
-        help="only rewrite trials.csv, summary.csv and curves.png of the sweep in DIR",
+        "--report", type=Path, nargs="+", metavar="DIR", default=None,
+        help="only rewrite trials.csv, summary.csv and curves.png of the sweep in DIR; with "
+        "several sweeps of one environment, compare them (in --out)",
+    )  # fmt: skip
+    where.add_argument(
+        "--out", type=Path, metavar="DIR", default=None,
+        help="with --report: the folder for its files (default: the sweep's own)",
     )  # fmt: skip
     ray_group = parser.add_argument_group("Ray")
     ray_group.add_argument(
@@ -934,9 +1024,12 @@ def _main(argv: Sequence[str] | None) -> int:
     args.grid, args.set = args.grid or [], args.set or []
     if args.report is not None:
         if args.name or args.resume or args.grid or args.set or args.env_name or args.seeds:
-            raise ToolError("--report takes only the sweep's folder")
-        report(args.report.expanduser().resolve())
+            raise ToolError("--report takes only sweep folders (and --out)")
+        out = args.out.expanduser().resolve() if args.out is not None else None
+        report_sweeps([d.expanduser().resolve() for d in args.report], out)
         return 0
+    if args.out is not None:
+        raise ToolError("--out goes with --report")
     if not args.name or not NAME_RE.match(args.name):
         raise ToolError("--name is required: letters, digits, '_', '.', '-' (a folder name)")
     if args.max_concurrent is not None and args.max_concurrent < 1:
@@ -965,7 +1058,7 @@ def _main(argv: Sequence[str] | None) -> int:
     trials = spec.trials()
     if args.resume and all(read_outcome(sweep_dir, t).finished for t in trials):
         print(f"sweep {args.name}: every trial has finished, nothing to run", flush=True)
-        report(sweep_dir, spec)
+        report(sweep_dir, sweep_study(sweep_dir, spec))
         return 0
     print(
         f"{'continuing' if args.resume else 'starting'} sweep {args.name}: {len(trials)} trials "
@@ -990,7 +1083,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if "ray" in sys.modules:
             sys.modules["ray"].shutdown()
     print(f"sweep ran {(time.perf_counter() - started) / 60:.1f} min", flush=True)
-    outcomes = report(sweep_dir, spec)
+    outcomes = report(sweep_dir, sweep_study(sweep_dir, spec))
     unfinished = [o.trial.key for o in outcomes if not o.finished]
     if not unfinished:
         return 0

@@ -7,6 +7,7 @@ import dataclasses
 import inspect
 import json
 import math
+from pathlib import Path
 
 import pytest
 
@@ -26,6 +27,7 @@ from training.config import (
     setting,
     settings,
 )
+from training.runs import load_config
 
 FIELDS = settings()
 
@@ -55,11 +57,16 @@ def test_strings_are_parsed_as_on_the_command_line():
 
 
 def test_missing_settings_take_their_defaults():
-    """A config.json written before a setting existed still loads."""
+    """A config.json written before a setting existed still loads; runs recorded before
+    --policy_samples (or before its default became 2) used one sample."""
     old = {"env_name": "standing", "seed": 3, "n_games": 50}
-    config = RunConfig.from_mapping(old, "config.json")
+    config = RunConfig.from_record(old, "config.json")
     assert config.env_name == "HumanoidStandingEnvironment" and config.n_games == 50
     assert config.policy_samples == 1 and config.train_push == 0.0
+    assert RunConfig.from_mapping(old).policy_samples == 2 == RunConfig().policy_samples
+    shipped = Path(__file__).resolve().parents[1] / "results" / "standing-seed0"
+    assert "policy_samples" not in json.loads((shipped / "config.json").read_text())
+    assert load_config(shipped)["policy_samples"] == 1
 
 
 @pytest.mark.parametrize(

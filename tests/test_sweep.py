@@ -355,12 +355,12 @@ def test_a_report_compares_several_sweeps_of_one_environment(reference, tmp_path
     out = tmp_path / "compared"
     assert call_main(sweep.main, "--report", reference, other, "--out", out) == 0
     printed = capsys.readouterr().out
-    assert "policy_samples=1,learn_alpha=false" in printed and "2 (+0" not in printed
+    assert "policy_samples=1,learn_alpha=false" in printed
     summary = read_csv(out / "summary.csv")
     assert [(r["setting"], r["trials"], r["unfinished"]) for r in summary] == [
         ("policy_samples=1,learn_alpha=false", "2", "0"),
         ("policy_samples=2,learn_alpha=false", "2", "0"),
-        ("policy_samples=1,learn_alpha=true", "0", "2"),
+        ("policy_samples=2,learn_alpha=true", "0", "2"),  # today's default
     ]  # fmt: skip
     assert summary[0] == {**summary[0], "policy_samples": "1", "learn_alpha": "false"}
     trials = read_csv(out / "trials.csv")
@@ -369,6 +369,18 @@ def test_a_report_compares_several_sweeps_of_one_environment(reference, tmp_path
     assert [r["total_steps"] for r in trials[:4]] == [r["total_steps"] for r in ref_trials]
     assert (out / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert sorted(p.name for p in other.iterdir()) == [sweep.SPEC_FILE]  # left as it was
+
+    # A setting a sweep left alone is what its run recorded, not today's default.
+    started = other / "runs" / "seed=0"
+    started.mkdir(parents=True)
+    values = {**spec.trials()[0].values, "policy_samples": "1"}
+    config = sweep.RunConfig.from_mapping(values, "x").to_dict()
+    (started / "config.json").write_text(json.dumps(config))
+    assert call_main(sweep.main, "--report", reference, other, "--out", out) == 0
+    assert [r["setting"] for r in read_csv(out / "summary.csv")][2:] == [
+        "policy_samples=1,learn_alpha=true", "policy_samples=2,learn_alpha=true",
+    ]  # fmt: skip
+    capsys.readouterr()
 
     assert call_main(sweep.main, "--report", reference, other) == 2
     assert "needs --out DIR" in error_line(capsys, PROG)

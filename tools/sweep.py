@@ -901,13 +901,18 @@ def combined_study(sweep_dirs: Sequence[Path]) -> Study:
     envs = sorted({spec.env_name for spec in specs})
     if len(envs) > 1:
         raise ToolError(f"--report: these sweeps train different environments ({', '.join(envs)})")
-    per_sweep = [(d, t) for d, spec in zip(sweep_dirs, specs, strict=True) for t in spec.trials()]
+    per_sweep = [
+        (d, _as_recorded(d, t)) for d, spec in zip(sweep_dirs, specs, strict=True)
+        for t in spec.trials()
+    ]  # fmt: skip
     # Settings that only change how a run is watched or kept (tensorboard, save_every, ...)
     # never label a setting; n_games does (it is the cap unsolved trials count at).
     quiet = resumable_settings() - {"n_games"}
     keys = dict.fromkeys(
         k for _, t in per_sweep for k in t.values if k not in ("seed", "env_name", *quiet)
     )
+    swept = [k for spec in specs for k in spec.grid]
+    keys = dict.fromkeys([*(k for k in swept if k in keys), *keys])  # swept ones first
     columns = [k for k in keys if len({Study.value(t, k) for _, t in per_sweep}) > 1]
     outcomes, seen = [], set()
     for sweep_dir, trial in per_sweep:
@@ -918,6 +923,19 @@ def combined_study(sweep_dirs: Sequence[Path]) -> Study:
         outcome = read_outcome(sweep_dir, trial)
         outcomes.append(outcome.relabelled(label, f"{sweep_dir.name}/{outcome.where}"))
     return Study(envs[0], columns, outcomes)
+
+
+def _as_recorded(sweep_dir: Path, trial: Trial) -> Trial:
+    """The trial with every setting its run recorded (a setting its sweep left to the default
+    has the default of the code that ran it, which may not be today's)."""
+    from training.runs import load_config
+
+    try:
+        recorded = load_config(sweep_dir / RUNS_DIR / trial.key)
+    except (OSError, ValueError):
+        return trial  # not started (today's defaults hold), or unreadable (reported later)
+    values = {k: _text(v) for k, v in recorded.items() if k not in ("seed", "env_name")}
+    return dataclasses.replace(trial, values={**values, **trial.values})
 
 
 def report(out_dir: Path, study: Study) -> list[Outcome]:

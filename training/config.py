@@ -172,8 +172,9 @@ class RunConfig:
     layer1_size: int = setting(512, "first hidden layer width", AT_LEAST_1, group="agent")
     layer2_size: int = setting(256, "second hidden layer width", AT_LEAST_1, group="agent")
     policy_samples: int = setting(
-        1, "policy samples per update: 1 (one for the value target and the actor loss) or 2 "
-        "(a second one for the actor loss, the reference's)", one_of(1, 2), group="agent",
+        2, "policy samples per update: 2 (a second one for the actor loss, the reference's) "
+        "or 1 (one for the value target and the actor loss)", one_of(1, 2), group="agent",
+        recorded_default=1,  # runs recorded before this setting (or its default) used 1
     )  # fmt: skip
     learn_alpha: bool = setting(
         False, "learn the entropy temperature (target entropy -n_actions)", SWITCH,

@@ -64,7 +64,9 @@ def test_missing_settings_take_their_defaults():
     assert config.env_name == "HumanoidStandingEnvironment" and config.n_games == 50
     assert config.policy_samples == 1 and config.train_push == 0.0
     assert RunConfig.from_mapping(old).policy_samples == 2 == RunConfig().policy_samples
-    shipped = Path(__file__).resolve().parents[1] / "results" / "standing-seed0"
+    shipped = (
+        Path(__file__).resolve().parents[1] / "results" / "policy-samples-1" / "standing-seed0"
+    )
     assert "policy_samples" not in json.loads((shipped / "config.json").read_text())
     assert load_config(shipped)["policy_samples"] == 1
 

@@ -36,6 +36,7 @@ class Rule:
 
 
 AT_LEAST_1 = Rule(lambda v: v >= 1, "must be at least 1", 0)
+AT_LEAST_0 = Rule(lambda v: v >= 0, "must not be negative", -1)
 NOT_NEGATIVE = Rule(lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0", -1.0)
 POSITIVE = Rule(lambda v: math.isfinite(v) and v > 0, "must be a positive finite number", 0.0)
 UNIT_INTERVAL = Rule(lambda v: 0 < v <= 1, "must lie in (0, 1]", 1.5)
@@ -119,7 +120,7 @@ class RunConfig:
     perturb_ramp: int = setting(
         0, "episodes over which --start_noise and --train_push grow linearly from 0 to their "
         "values (0: full from the first episode); solving counts only after the ramp",
-        Rule(lambda v: v >= 0, "must not be negative", -1),
+        AT_LEAST_0,
     )  # fmt: skip
     # ---- the run
     seed: int | None = setting(
@@ -148,7 +149,7 @@ class RunConfig:
     )  # fmt: skip
     tf_threads: int = setting(
         0, "TensorFlow intra- and inter-op threads (0: TensorFlow's default)",
-        Rule(lambda v: v >= 0, "must not be negative", -1),
+        AT_LEAST_0,
     )  # fmt: skip
     no_progress: bool = setting(False, "no progress bar", SWITCH, resumable=True)
     tensorboard: bool = setting(

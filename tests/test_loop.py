@@ -214,9 +214,39 @@ def test_a_perturbation_ramp_grows_noise_and_pushes_and_solving_waits_for_it(tmp
     assert [loop.ramp_factor(n, 0) for n in (0, 7)] == [1.0, 1.0]
 
 
-def test_a_perturbed_run_resumes_exactly(tmp_path):
-    """Start noise, pushes and their ramp are part of the exact resume."""
-    perturbed = dict(start_noise=0.3, train_push=1.0, train_push_every=6, perturb_ramp=3)
+def test_a_ramp_by_success_grows_with_the_episodes_that_reach_the_solve_score(tmp_path, monkeypatch):
+    """--ramp_by_success: the share of an episode is (earlier episodes scoring at least
+    --solve_score) / --perturb_ramp, so failures hold the perturbations where they are."""
+    from training import loop
+
+    seen: list[float] = []
+    real_run_episode = loop.run_episode
+
+    def spy(env, agent, progress, update_every, stop, push=None):
+        seen.append(env.unwrapped.start_noise / 0.2)
+        return real_run_episode(env, agent, progress, update_every, stop, push)
+
+    monkeypatch.setattr(loop, "run_episode", spy)
+    perturbed = dict(start_noise=0.2, perturb_ramp=3, ramp_by_success=True, solve_score=15)
+    result, _ = train_tiny(tmp_path / "run", n_games=12, save_every=100, **perturbed)
+    scores = [float(row["score"]) for row in read_log(tmp_path / "run")]
+    successes = np.cumsum(np.asarray(scores) >= 15)
+    expected = [min(1.0, n / 3) for n in [0, *successes[:-1]]]
+    assert seen == pytest.approx(expected)
+    # The run has failures before the ramp's end: an episode ramp would have grown on them.
+    assert expected != [min(1.0, k / 3) for k in range(12)]
+    with pytest.raises(ConfigError, match="ramp_by_success needs a perturb_ramp"):
+        RunConfig(ramp_by_success=True, start_noise=0.2)
+
+
+@pytest.mark.parametrize("by_success", [False, True])
+def test_a_perturbed_run_resumes_exactly(tmp_path, by_success):
+    """Start noise, pushes and their ramp (of episodes or of successes) are part of the exact
+    resume."""
+    perturbed = dict(
+        start_noise=0.3, train_push=1.0, train_push_every=6, perturb_ramp=3,
+        ramp_by_success=by_success, solve_score=12,
+    )  # fmt: skip
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert train_tiny(straight, n_games=6, save_every=2, **perturbed)[0].finished
     assert train_tiny(split, n_games=3, save_every=2, **perturbed)[0].finished

@@ -122,6 +122,11 @@ class RunConfig:
         "values (0: full from the first episode); solving counts only after the ramp",
         AT_LEAST_0,
     )  # fmt: skip
+    ramp_by_success: bool = setting(
+        False, "--perturb_ramp counts successes (training episodes that scored at least "
+        "--solve_score) instead of episodes: the perturbations grow as the agent copes",
+        SWITCH,
+    )  # fmt: skip
     # ---- the run
     seed: int | None = setting(
         None, "random seed, 0 .. 2**32-1 (default: drawn and recorded)", SEED
@@ -201,6 +206,8 @@ class RunConfig:
             raise ConfigError("upright applies to bolla-rolla only")
         if self.perturb_ramp and not (self.start_noise or self.train_push):
             raise ConfigError("perturb_ramp needs start_noise or train_push to grow")
+        if self.ramp_by_success and not self.perturb_ramp:
+            raise ConfigError("ramp_by_success needs a perturb_ramp to count successes for")
         if self.batch_size > self.buffer_size:
             raise ConfigError("batch_size cannot exceed buffer_size")
 

@@ -253,10 +253,10 @@ class TrainingPushes:
             env.unwrapped.push(self.strength * (1.0 if self.rng.random() < 0.5 else -1.0))
 
 
-def ramp_factor(episodes_done: int, ramp: int) -> float:
-    """The share of the perturbations (start noise, push strength) the next episode gets:
-    0 for the first episode, growing linearly to 1 for episode `ramp` + 1 and after."""
-    return 1.0 if ramp <= 0 else min(1.0, episodes_done / ramp)
+def ramp_factor(done: int, ramp: int) -> float:
+    """The share of the perturbations (start noise, push strength) the next episode gets after
+    `done` episodes (or successes) of a ramp of `ramp`: 0 at first, growing linearly to 1."""
+    return 1.0 if ramp <= 0 else min(1.0, done / ramp)
 
 
 class Trainer:
@@ -296,6 +296,7 @@ class Trainer:
         )
         self.progress = Progress()
         self.scores: list[float] = []
+        self.share = 1.0  # of the perturbations, in the episode being played
         self.saved_at_step = -1
         self.stop = StopRequest()
 
@@ -414,7 +415,11 @@ class Trainer:
     def set_perturbations(self) -> None:
         """The next episode's start noise and push strength (on the ramp, if there is one)."""
         config = self.config
-        share = ramp_factor(self.progress.episode, config.perturb_ramp)
+        if config.ramp_by_success:  # the scores come back with a checkpoint: resume stays exact
+            done = sum(1 for s in self.scores if s >= config.solve_score)
+        else:
+            done = self.progress.episode
+        self.share = share = ramp_factor(done, config.perturb_ramp)
         self.env.unwrapped.start_noise = config.start_noise * share
         if self.pushes is not None:
             self.pushes.strength = config.train_push * share
@@ -424,7 +429,7 @@ class Trainer:
         done, config = self.progress, self.config
         done.episode += 1
         self.scores.append(episode.score)
-        counts = episode.score >= config.solve_score and done.episode > config.perturb_ramp
+        counts = episode.score >= config.solve_score and self.share >= 1.0  # not on the ramp
         done.solved_streak = done.solved_streak + 1 if counts else 0
         if done.solved_streak >= config.solve_count and not done.solved:
             done.solved = True

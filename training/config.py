@@ -154,7 +154,7 @@ class RunConfig:
     )  # fmt: skip
     tf_threads: int = setting(
         0, "TensorFlow intra- and inter-op threads (0: TensorFlow's default)",
-        AT_LEAST_0,
+        AT_LEAST_0, resumable=True,  # runs repeat exactly across thread settings (measured)
     )  # fmt: skip
     no_progress: bool = setting(False, "no progress bar", SWITCH, resumable=True)
     tensorboard: bool = setting(

@@ -214,7 +214,7 @@ def test_a_perturbation_ramp_grows_noise_and_pushes_and_solving_waits_for_it(tmp
     assert [loop.ramp_factor(n, 0) for n in (0, 7)] == [1.0, 1.0]
 
 
-def test_a_ramp_by_success_grows_with_the_episodes_that_reach_the_solve_score(tmp_path, monkeypatch):
+def test_a_ramp_by_success_counts_episodes_at_the_solve_score(tmp_path, monkeypatch):
     """--ramp_by_success: the share of an episode is (earlier episodes scoring at least
     --solve_score) / --perturb_ramp, so failures hold the perturbations where they are."""
     from training import loop

@@ -188,26 +188,35 @@ def test_training_pushes_follow_the_evaluation_schedule():
     assert pushed_at == [50, 150, 250, 350] and {abs(s) for s in env.pushes} == {0.5}
 
 
+def perturbations_of_each_episode(monkeypatch) -> list[tuple[float, float | None]]:
+    """Record (start noise, push strength) of every episode a run plays from now on."""
+    from training import loop
+
+    seen: list[tuple[float, float | None]] = []
+    real_run_episode = loop.run_episode
+
+    def spy(env, agent, progress, update_every, stop, push=None):
+        seen.append((env.unwrapped.start_noise, push.strength if push else None))
+        return real_run_episode(env, agent, progress, update_every, stop, push)
+
+    monkeypatch.setattr(loop, "run_episode", spy)
+    return seen
+
+
 def test_a_perturbation_ramp_grows_noise_and_pushes_and_solving_waits_for_it(tmp_path, monkeypatch):
     """--perturb_ramp 4: episodes 1..5 get 0, 1/4, 2/4, 3/4 and all of --start_noise and
     --train_push; an episode on the ramp never counts towards solving."""
     from training import loop
 
-    seen: list[float] = []
-    real_run_episode = loop.run_episode
-
-    def spy(env, agent, progress, update_every, stop, push=None):
-        seen.append(env.unwrapped.start_noise)
-        seen.append(push.strength)
-        return real_run_episode(env, agent, progress, update_every, stop, push)
-
-    monkeypatch.setattr(loop, "run_episode", spy)
+    seen = perturbations_of_each_episode(monkeypatch)
     perturbed = dict(start_noise=0.2, train_push=0.8, train_push_every=10, perturb_ramp=4)
     result, said = train_tiny(
         tmp_path / "run", n_games=9, save_every=100, solve_score=0, solve_count=2, **perturbed
     )
     shares = [0, 0.25, 0.5, 0.75, 1, 1]
-    assert seen == pytest.approx([x for s in shares for x in (0.2 * s, 0.8 * s)])
+    assert [x for pair in seen for x in pair] == pytest.approx(
+        [x for s in shares for x in (0.2 * s, 0.8 * s)]
+    )
     # Every episode scores at least 0: the first two after the ramp (5 and 6) solve it.
     assert result.solved and result.episodes == 6
     assert "solved at episode 6: 2 consecutive episodes scored at least 0" in said.logged
@@ -217,22 +226,13 @@ def test_a_perturbation_ramp_grows_noise_and_pushes_and_solving_waits_for_it(tmp
 def test_a_ramp_by_success_counts_episodes_at_the_solve_score(tmp_path, monkeypatch):
     """--ramp_by_success: the share of an episode is (earlier episodes scoring at least
     --solve_score) / --perturb_ramp, so failures hold the perturbations where they are."""
-    from training import loop
-
-    seen: list[float] = []
-    real_run_episode = loop.run_episode
-
-    def spy(env, agent, progress, update_every, stop, push=None):
-        seen.append(env.unwrapped.start_noise / 0.2)
-        return real_run_episode(env, agent, progress, update_every, stop, push)
-
-    monkeypatch.setattr(loop, "run_episode", spy)
+    seen = perturbations_of_each_episode(monkeypatch)
     perturbed = dict(start_noise=0.2, perturb_ramp=3, ramp_by_success=True, solve_score=15)
     result, _ = train_tiny(tmp_path / "run", n_games=12, save_every=100, **perturbed)
     scores = [float(row["score"]) for row in read_log(tmp_path / "run")]
     successes = np.cumsum(np.asarray(scores) >= 15)
     expected = [min(1.0, n / 3) for n in [0, *successes[:-1]]]
-    assert seen == pytest.approx(expected)
+    assert [noise / 0.2 for noise, _ in seen] == pytest.approx(expected)
     # The run has failures before the ramp's end: an episode ramp would have grown on them.
     assert expected != [min(1.0, k / 3) for k in range(12)]
     with pytest.raises(ConfigError, match="ramp_by_success needs a perturb_ramp"):

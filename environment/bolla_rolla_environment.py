@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import pymunk
@@ -158,3 +159,16 @@ class BollaRollaEnvironment(HumanoidEnvironment):
         if self.upright and state[7] > self.MAX_UPRIGHT_TORSO_Y:
             return "torso fell"
         return None
+
+    def limit_shares(self, observation: Sequence[float]) -> list[float]:
+        state = observation
+        shares = [
+            abs(state[3]) / self.MAX_PLANK_ANGLE,
+            abs(state[8] - self.UPRIGHT_TORSO_ANGLE) / self.MAX_TORSO_TILT,
+            abs(state[6] - state[2]) * POSITION_SCALE / self.MAX_OFFSET,
+            abs(state[0] - state[2]) * POSITION_SCALE / self.MAX_OFFSET,
+        ]
+        if self.upright:
+            start_y = self.TORSO_POSITION[1] / POSITION_SCALE
+            shares.append(max(0.0, state[7] - start_y) / (self.MAX_UPRIGHT_TORSO_Y - start_y))
+        return shares

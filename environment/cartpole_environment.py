@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pymunk
 
 from environment.environment import BROWN, DT, POSITION_SCALE, SCREEN_SIZE, BaseEnvironment
@@ -154,3 +156,9 @@ class CartpoleEnvironment(BaseEnvironment):
         if not self.MIN_CART_X <= state[0] * POSITION_SCALE <= self.MAX_CART_X:
             return "cart left the screen"
         return None
+
+    def limit_shares(self, observation: Sequence[float]) -> list[float]:
+        x = observation[0] * POSITION_SCALE
+        start = self.CART_POSITION[0]
+        room = self.MAX_CART_X - start if x >= start else start - self.MIN_CART_X
+        return [abs(observation[2]) / self.MAX_POLE_ANGLE, abs(x - start) / room]

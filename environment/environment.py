@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -271,6 +272,12 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
 
     def _calculate_reward(self, terminated: bool) -> float:
         return 0.0 if terminated else 1.0
+
+    def limit_shares(self, observation: Sequence[float]) -> list[float]:
+        """How much of each termination limit `observation` uses, one share per rule: 0 at the
+        start state's value, 1 at the limit (a share above 1 ends the episode). Training's
+        `--margin_penalty` learns from these; the episode end itself is `_check_done`'s."""
+        raise NotImplementedError
 
     @property
     def push_body(self) -> pymunk.Body:

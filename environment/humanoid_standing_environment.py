@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from environment.environment import POSITION_SCALE
 from environment.humanoid import LEG_PARTS, HumanoidEnvironment
 
 
@@ -71,3 +74,7 @@ class HumanoidStandingEnvironment(HumanoidEnvironment):
         if state[1] > self.MAX_TORSO_Y:
             return "torso fell"
         return None
+
+    def limit_shares(self, observation: Sequence[float]) -> list[float]:
+        start_y = self.TORSO_POSITION[1] / POSITION_SCALE
+        return [max(0.0, observation[1] - start_y) / (self.MAX_TORSO_Y - start_y)]

@@ -92,6 +92,32 @@ def test_reward_info_and_termination_reward(name):
     assert rewards[:-1] == [1.0] * (len(rewards) - 1) and rewards[-1] == 0.0
 
 
+@pytest.mark.parametrize(
+    ("name", "options", "rules"),
+    [
+        ("CartpoleEnvironment", {}, 2),
+        ("HumanoidStandingEnvironment", {}, 1),
+        ("BollaRollaEnvironment", {}, 4),
+        ("BollaRollaEnvironment", {"upright": True}, 5),
+    ],
+)
+def test_limit_shares_pass_one_exactly_when_the_episode_terminates(name, options, rules):
+    """One share per termination rule: about 0 at the start, below 1 while the episode goes on
+    and above 1 (for some rule) at every termination, over episodes of random actions."""
+    env = create_environment(name, **options)
+    rng = np.random.default_rng(0)
+    for seed in range(10):
+        obs, _ = env.reset(seed=seed)
+        shares = env.limit_shares(obs)
+        assert len(shares) == rules and max(shares) < 0.01
+        terminated = truncated = False
+        while not (terminated or truncated):
+            obs, _, terminated, truncated, _ = env.step(rng.uniform(-1, 1, env.action_size))
+            shares = env.limit_shares(obs)
+            assert min(shares) >= 0 and (max(shares) > 1) == terminated
+        assert terminated  # random actions end every task early
+
+
 def test_truncation_at_the_episode_cap():
     env = CartpoleEnvironment(max_episode_steps=5)
     env.reset(seed=0)

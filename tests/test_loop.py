@@ -188,6 +188,31 @@ def test_training_pushes_follow_the_evaluation_schedule():
     assert pushed_at == [50, 150, 250, 350] and {abs(s) for s in env.pushes} == {0.5}
 
 
+def test_a_margin_penalty_changes_what_the_agent_learns_from_not_the_score(tmp_path, monkeypatch):
+    """--margin_penalty w: the agent remembers 1 - w * mean(shares^2) of the state reached for
+    a surviving step (0 for the terminating one); the log still scores 1 per step."""
+    from agent.agent import SACAgent
+    from environment import CartpoleEnvironment
+
+    remembered = []
+    real_remember = SACAgent.remember
+
+    def spy(self, state, action, reward, new_state, terminated):
+        remembered.append((reward, np.array(new_state), terminated))
+        real_remember(self, state, action, reward, new_state, terminated)
+
+    monkeypatch.setattr(SACAgent, "remember", spy)
+    train_tiny(tmp_path / "run", n_games=3, margin_penalty=0.8)
+    env = CartpoleEnvironment()
+    for reward, new_state, terminated in remembered:
+        shares = np.clip(env.limit_shares(new_state), 0.0, 1.0)
+        assert reward == pytest.approx(0.0 if terminated else 1 - 0.8 * np.mean(shares**2))
+    assert any(0.0 < reward < 0.99 for reward, _, _ in remembered)
+    rows = read_log(tmp_path / "run")
+    # 1 per surviving step, 0 for a terminating one: whole numbers, not the learned reward
+    assert all(float(r["score"]) in (int(r["steps"]) - 1, int(r["steps"])) for r in rows)
+
+
 def perturbations_of_each_episode(monkeypatch) -> list[tuple[float, float | None]]:
     """Record (start noise, push strength) of every episode a run plays from now on."""
     from training import loop
@@ -195,9 +220,9 @@ def perturbations_of_each_episode(monkeypatch) -> list[tuple[float, float | None
     seen: list[tuple[float, float | None]] = []
     real_run_episode = loop.run_episode
 
-    def spy(env, agent, progress, update_every, stop, push=None):
+    def spy(env, agent, progress, update_every, stop, push=None, **kwargs):
         seen.append((env.unwrapped.start_noise, push.strength if push else None))
-        return real_run_episode(env, agent, progress, update_every, stop, push)
+        return real_run_episode(env, agent, progress, update_every, stop, push, **kwargs)
 
     monkeypatch.setattr(loop, "run_episode", spy)
     return seen

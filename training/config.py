@@ -39,6 +39,7 @@ AT_LEAST_1 = Rule(lambda v: v >= 1, "must be at least 1", 0)
 AT_LEAST_0 = Rule(lambda v: v >= 0, "must not be negative", -1)
 NOT_NEGATIVE = Rule(lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0", -1.0)
 POSITIVE = Rule(lambda v: math.isfinite(v) and v > 0, "must be a positive finite number", 0.0)
+ZERO_TO_ONE = Rule(lambda v: 0 <= v <= 1, "must lie in [0, 1]", 1.5)
 UNIT_INTERVAL = Rule(lambda v: 0 < v <= 1, "must lie in (0, 1]", 1.5)
 FINITE = Rule(math.isfinite, "must be a finite number", math.inf)
 SEED = Rule(
@@ -126,6 +127,12 @@ class RunConfig:
         False, "--perturb_ramp counts successes (training episodes that scored at least "
         "--solve_score) instead of episodes: the perturbations grow as the agent copes",
         SWITCH,
+    )  # fmt: skip
+    margin_penalty: float = setting(
+        0.0, "learn from a reward that keeps away from the episode's limits: a surviving step "
+        "earns 1 - w * mean(share of each termination limit used)^2 instead of 1 (scores and "
+        "solving still count the environment's reward; 0: off)",
+        ZERO_TO_ONE,
     )  # fmt: skip
     # ---- the run
     seed: int | None = setting(

@@ -195,8 +195,13 @@ def resumed_config(
     return merged
 
 
-def run_episode(env, agent, progress: Progress, update_every: int, stop, push=None) -> Episode:
-    """One training episode: reset, then act, step, remember and learn until it ends."""
+def run_episode(
+    env, agent, progress: Progress, update_every: int, stop, push=None, margin_penalty=0.0
+) -> Episode:
+    """One training episode: reset, then act, step, remember and learn until it ends.
+
+    The score adds up the environment's rewards; the agent learns from them as they are, or
+    with a `margin_penalty` from `margin_reward`."""
     observation, _ = env.reset()
     score, steps, done = 0.0, 0, False
     losses = LossMeans()
@@ -205,7 +210,10 @@ def run_episode(env, agent, progress: Progress, update_every: int, stop, push=No
             push(env, steps)
         action = agent.choose_action(observation)
         next_observation, reward, terminated, truncated, _ = env.step(action)
-        agent.remember(observation, action, reward, next_observation, terminated)
+        learned = reward
+        if margin_penalty:
+            learned = margin_reward(env, reward, next_observation, margin_penalty)
+        agent.remember(observation, action, learned, next_observation, terminated)
         observation = next_observation
         score += reward
         steps += 1
@@ -216,6 +224,14 @@ def run_episode(env, agent, progress: Progress, update_every: int, stop, push=No
         if stop.requested and not done:
             return Episode(score, steps, losses.means(), complete=False)
     return Episode(score, steps, losses.means(), complete=True)
+
+
+def margin_reward(env, reward: float, observation, weight: float) -> float:
+    """`reward` times 1 - weight * mean(share of each termination limit used)^2 at the state
+    reached: the nearer the limits, the less a step earns, but with a weight of at most 1 a
+    surviving step always earns more than the terminating one (0)."""
+    shares = np.clip(np.asarray(env.unwrapped.limit_shares(observation), np.float64), 0.0, 1.0)
+    return float(reward) * (1.0 - weight * float(np.mean(shares**2)))
 
 
 class LossMeans:
@@ -387,7 +403,7 @@ class Trainer:
                 started = time.perf_counter()
                 episode = run_episode(
                     self.env, self.agent, self.progress, self.config.update_every, self.stop,
-                    self.pushes,
+                    self.pushes, margin_penalty=self.config.margin_penalty,
                 )  # fmt: skip
                 if not episode.complete:
                     break

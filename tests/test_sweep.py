@@ -469,3 +469,31 @@ def test_a_killed_sweep_resumes_to_the_same_logs(reference, ray_tmp, tmp_path, c
         assert log_without_wall_time(resumed) == log_without_wall_time(uninterrupted), key
     assert {p: p.stat().st_mtime_ns for p in kept} == kept
     assert [r["finished"] for r in read_csv(sweep_dir / "trials.csv")] == ["true"] * len(KEYS)
+
+
+@pytest.mark.slow
+def test_a_report_can_evaluate_every_finished_trial(reference, tmp_path, capsys):
+    """--report --evaluate N: evaluation.csv holds, for every finished trial, what
+    tools/evaluate.py reports of its final policy under each of the README's measures."""
+    from tools import evaluate
+
+    out = tmp_path / "evaluated"
+    assert call_main(sweep.main, "--report", reference, "--out", out, "--evaluate", "3") == 0
+    printed = capsys.readouterr().out
+    assert "full, noise 0.2" in printed and "recovered, push 1.0" in printed
+    rows = read_csv(out / sweep.EVALUATION_FILE)
+    assert sorted(f"{r['setting']},seed={r['seed']}" for r in rows) == sorted(KEYS)
+    for row in rows:
+        assert row["checkpoint_episode"] == "6" and row["evaluation_episodes"] == "3"
+        run_dir = reference / "runs" / f"{row['setting']},seed={row['seed']}"
+        for name, start_noise, push in sweep.EVALUATIONS:
+            args = [run_dir, "--episodes", "3", "--start_noise", str(start_noise), "--json"]
+            assert call_main(evaluate.main, *args, *(["--push", str(push)] if push else [])) == 0
+            direct = json.loads(capsys.readouterr().out.splitlines()[-1])
+            if push is None:
+                assert int(row[f"full_{name}"]) == direct["full_episodes"]
+            else:
+                assert int(row[f"recovered_{name}"]) == direct["recovered"]
+                assert int(row[f"pushes_{name}"]) == direct["pushes"]
+    assert call_main(sweep.main, "--report", reference, "--evaluate", "0") == 2
+    assert "--evaluate needs at least 1 episode" in error_line(capsys, PROG)

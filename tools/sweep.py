@@ -581,6 +581,7 @@ class Outcome:
     n_games: int = 0
     scores: list[float] = field(default_factory=list)
     where: str = ""  # the run folder, relative to the report's folder
+    run_dir: Path | None = None
 
     def relabelled(self, setting: str, where: str) -> Outcome:
         return dataclasses.replace(
@@ -608,7 +609,7 @@ def read_outcome(sweep_dir: Path, trial: Trial) -> Outcome:
     from training.runs import load_config
 
     run_dir = sweep_dir / RUNS_DIR / trial.key
-    outcome = Outcome(trial, where=f"{RUNS_DIR}/{trial.key}")
+    outcome = Outcome(trial, where=f"{RUNS_DIR}/{trial.key}", run_dir=run_dir)
     if not (run_dir / "config.json").exists():
         return outcome  # not started yet
     try:
@@ -760,6 +761,21 @@ def summarize(study: Study) -> list[dict[str, Any]]:
     return rows
 
 
+def _aligned(lines: list[list[str]]) -> list[str]:
+    """Rows of cells as text columns: the first left-aligned, the others right-aligned, a rule
+    under the header row."""
+    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
+    text = [
+        "  ".join(
+            c.ljust(w) if i == 0 else c.rjust(w)
+            for i, (c, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in lines
+    ]
+    text.insert(1, "  ".join("-" * w for w in widths))
+    return text
+
+
 def format_table(study: Study, rows: list[dict[str, Any]]) -> str:
     def cell(row: dict[str, Any], measure: str, stat: str, digits: int) -> str:
         value = row[f"{measure}_{stat}"]
@@ -785,15 +801,7 @@ def format_table(study: Study, rows: list[dict[str, Any]]) -> str:
                 cell(row, "minutes", "median", 1), cell(row, "minutes", "iqm", 1),
             ]
         )  # fmt: skip
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = [
-        "  ".join(
-            c.ljust(w) if i == 0 else c.rjust(w)
-            for i, (c, w) in enumerate(zip(line, widths, strict=True))
-        )
-        for line in lines
-    ]
-    text.insert(1, "  ".join("-" * w for w in widths))
+    text = _aligned(lines)
     caps = sorted({_config(o.trial).n_games for o in study.outcomes})
     cap = ", ".join(map(str, caps))
     text += [
@@ -938,6 +946,88 @@ def _as_recorded(sweep_dir: Path, trial: Trial) -> Trial:
     return dataclasses.replace(trial, values={**values, **trial.values})
 
 
+# What --evaluate measures of every finished trial's final policy (tools/evaluate.py, the
+# README's robustness columns): full episodes from three start noises, pushes recovered at two
+# strengths (from the default start noise).
+EVALUATIONS = (
+    ("noise_0", 0.0, None),
+    ("noise_0.05", 0.05, None),
+    ("noise_0.2", 0.2, None),
+    ("push_0.5", 0.05, 0.5),
+    ("push_1.0", 0.05, 1.0),
+)
+EVALUATION_FILE = "evaluation.csv"
+
+
+def evaluate_trials(out_dir: Path, study: Study, episodes: int, seed: int = 0) -> None:
+    """Evaluate the final policy of every finished trial (deterministic, `episodes` episodes
+    per measure, seeded by `seed` as tools/evaluate.py is); write evaluation.csv and print it."""
+    from tools.evaluate import evaluate
+    from training.policy import PolicyError, load_policy
+
+    rows = []
+    for o in study.outcomes:
+        if not o.finished or o.run_dir is None:
+            continue
+        try:
+            policy = load_policy(o.run_dir, warn=lambda message: warn(PROG, message))
+        except PolicyError as exc:
+            warn(PROG, f"{o.where}: {exc}; not evaluated")
+            continue
+        row: dict[str, Any] = {
+            "setting": o.trial.setting,
+            "seed": o.trial.seed,
+            "solved": _text(o.solved),
+            "episodes": o.episodes,
+            "checkpoint_episode": policy.episode,
+            "evaluation_episodes": episodes,
+        }
+        for name, start_noise, push in EVALUATIONS:
+            summary = evaluate(policy, episodes, start_noise, seed, push=push)
+            if push is None:
+                row[f"full_{name}"] = summary["full_episodes"]
+            else:
+                row[f"recovered_{name}"] = summary["recovered"]
+                row[f"pushes_{name}"] = summary["pushes"]
+        rows.append(row)
+        print(f"evaluated {o.where}", flush=True)
+    if not rows:
+        warn(PROG, "no finished trial to evaluate")
+        return
+    _write_csv(out_dir / EVALUATION_FILE, list(rows[0]), rows)
+    print(format_evaluation(rows))
+    print(f"-> {out_dir}/{EVALUATION_FILE}", flush=True)
+
+
+def format_evaluation(rows: list[dict[str, Any]]) -> str:
+    header = ["setting", "seed", "solved at", "ckpt"]
+    header += [f"full, {n.replace('_', ' ')}" for n, _, p in EVALUATIONS if p is None]
+    header += [f"recovered, {n.replace('_', ' ')}" for n, _, p in EVALUATIONS if p is not None]
+    lines = [header]
+    for row in rows:
+        n = row["evaluation_episodes"]
+        line = [
+            row["setting"], str(row["seed"]),
+            str(row["episodes"]) if row["solved"] == "true" else "-",
+            str(row["checkpoint_episode"]),
+        ]  # fmt: skip
+        for name, _, push in EVALUATIONS:
+            if push is None:
+                line.append(f"{row[f'full_{name}']}/{n}")
+            else:
+                recovered, pushes = row[f"recovered_{name}"], row[f"pushes_{name}"]
+                share = f" ({100 * recovered / pushes:.0f} %)" if pushes else ""
+                line.append(f"{recovered}/{pushes}{share}")
+        lines.append(line)
+    text = _aligned(lines)
+    text.append(
+        "deterministic policy (tools/evaluate.py) of each finished trial's newest good "
+        "checkpoint; full: episodes that reached the cap at that start noise; recovered: pushes "
+        "after which the episode went on 50 steps (start noise 0.05)"
+    )
+    return "\n".join(text)
+
+
 def report(out_dir: Path, study: Study) -> list[Outcome]:
     """Write trials.csv, summary.csv and curves.png into `out_dir`; print the table."""
     write_trials_csv(out_dir / "trials.csv", study)
@@ -950,9 +1040,11 @@ def report(out_dir: Path, study: Study) -> list[Outcome]:
     return study.outcomes
 
 
-def report_sweeps(sweep_dirs: Sequence[Path], out_dir: Path | None) -> None:
+def report_sweeps(
+    sweep_dirs: Sequence[Path], out_dir: Path | None, evaluate_episodes: int | None = None
+) -> None:
     """--report: one sweep's files again, in its folder (or `out_dir`), or several sweeps
-    compared in `out_dir`."""
+    compared in `out_dir`; with `evaluate_episodes`, evaluation.csv too."""
     if len(sweep_dirs) > 1 and out_dir is None:
         raise ToolError("--report with several sweeps needs --out DIR for the comparison")
     if len(sweep_dirs) == 1:
@@ -960,15 +1052,17 @@ def report_sweeps(sweep_dirs: Sequence[Path], out_dir: Path | None) -> None:
     else:
         study = combined_study(sweep_dirs)
     if out_dir is None or (len(sweep_dirs) == 1 and out_dir == sweep_dirs[0]):
-        report(sweep_dirs[0], study)
-        return
-    if (out_dir / SPEC_FILE).exists():  # never write over a sweep's own report
-        raise ToolError(f"--out {out_dir} holds a sweep: choose another folder")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ToolError(f"cannot create --out {out_dir} ({exc.strerror})") from None
+        out_dir = sweep_dirs[0]
+    else:
+        if (out_dir / SPEC_FILE).exists():  # never write over a sweep's own report
+            raise ToolError(f"--out {out_dir} holds a sweep: choose another folder")
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ToolError(f"cannot create --out {out_dir} ({exc.strerror})") from None
     report(out_dir, study)
+    if evaluate_episodes:
+        evaluate_trials(out_dir, study, evaluate_episodes)
 
 
 def _config(trial: Trial) -> RunConfig:
@@ -1013,6 +1107,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", type=Path, metavar="DIR", default=None,
         help="with --report: the folder for its files (default: the sweep's own)",
     )  # fmt: skip
+    where.add_argument(
+        "--evaluate", type=int, nargs="?", const=20, default=None, metavar="EPISODES",
+        help="also evaluate every finished trial's final policy (tools/evaluate.py, "
+        "deterministic, EPISODES episodes each, default 20): full episodes at start noise 0, "
+        "0.05 and 0.2, pushes of 0.5 and 1.0 recovered; written to evaluation.csv",
+    )  # fmt: skip
     ray_group = parser.add_argument_group("Ray")
     ray_group.add_argument(
         "--address", default=None,
@@ -1040,11 +1140,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     args.grid, args.set = args.grid or [], args.set or []
+    if args.evaluate is not None and args.evaluate < 1:
+        raise ToolError("--evaluate needs at least 1 episode")
     if args.report is not None:
         if args.name or args.resume or args.grid or args.set or args.env_name or args.seeds:
             raise ToolError("--report takes only sweep folders (and --out)")
         out = args.out.expanduser().resolve() if args.out is not None else None
-        report_sweeps([d.expanduser().resolve() for d in args.report], out)
+        report_sweeps([d.expanduser().resolve() for d in args.report], out, args.evaluate)
         return 0
     if args.out is not None:
         raise ToolError("--out goes with --report")
@@ -1076,7 +1178,10 @@ def _main(argv: Sequence[str] | None) -> int:
     trials = spec.trials()
     if args.resume and all(read_outcome(sweep_dir, t).finished for t in trials):
         print(f"sweep {args.name}: every trial has finished, nothing to run", flush=True)
-        report(sweep_dir, sweep_study(sweep_dir, spec))
+        study = sweep_study(sweep_dir, spec)
+        report(sweep_dir, study)
+        if args.evaluate:
+            evaluate_trials(sweep_dir, study, args.evaluate)
         return 0
     print(
         f"{'continuing' if args.resume else 'starting'} sweep {args.name}: {len(trials)} trials "
@@ -1101,7 +1206,10 @@ def _main(argv: Sequence[str] | None) -> int:
         if "ray" in sys.modules:
             sys.modules["ray"].shutdown()
     print(f"sweep ran {(time.perf_counter() - started) / 60:.1f} min", flush=True)
-    outcomes = report(sweep_dir, sweep_study(sweep_dir, spec))
+    study = sweep_study(sweep_dir, spec)
+    outcomes = report(sweep_dir, study)
+    if args.evaluate:
+        evaluate_trials(sweep_dir, study, args.evaluate)
     unfinished = [o.trial.key for o in outcomes if not o.finished]
     if not unfinished:
         return 0

@@ -4,6 +4,7 @@
         --set n_games=600 --name samples          # 10 runs, two at a time on a 2-core machine
     python tools/sweep.py --name samples --resume  # continue after a crash, a kill or Ctrl-C
     python tools/sweep.py --report sweeps/samples  # redo the tables and the plot (no Ray)
+    python tools/sweep.py --report sweeps/samples --evaluate   # + each seed's final agent
     python tools/sweep.py --report sweeps/samples sweeps/alpha --out results/compared
                                                    # several sweeps of one task in one table
 
@@ -39,6 +40,9 @@ Outputs in <storage>/<name>/ (read from the run folders, never from Ray's own fi
                 and IQM with 95% stratified-bootstrap confidence intervals (rliable); the table
                 is also printed
   curves.png    100-episode average score against episode, IQM across seeds with a 95% band
+  evaluation.csv  with --evaluate [N]: every finished trial's final policy under
+                tools/evaluate.py (N episodes per measure, default 20): full episodes at start
+                noise 0, 0.05, 0.2 and pushes of 0.5 and 1.0 recovered; the table is printed
   runs/         the run folders;   tune/   Ray Tune's experiment (its TensorBoard scalars too:
                 tensorboard --logdir <storage>/<name>)
 """

@@ -114,12 +114,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     return result.exit_code
 
 
-if __name__ == "__main__":
+def caused_by_ctrl_c(exc: BaseException | None) -> bool:
+    """Whether `exc` is Ctrl-C or an error it caused: a native module (TensorFlow's) that was
+    initialising when the signal came reports it as a failed import."""
+    while exc is not None:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def run_as_script() -> int:
     try:
         from training.signals import interrupt_on_sigterm
 
         interrupt_on_sigterm()  # SIGTERM before the loop: one line too, like Ctrl-C
-        sys.exit(main())
-    except KeyboardInterrupt:  # before the training loop takes the signal over: nothing written
+        return main()
+    except (KeyboardInterrupt, ImportError) as exc:
+        if not caused_by_ctrl_c(exc):
+            raise
+        # Before the training loop takes the signal over: nothing has been written.
         print(f"{PROG}: interrupted before training started", file=sys.stderr)
-        sys.exit(130)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(run_as_script())

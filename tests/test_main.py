@@ -383,6 +383,32 @@ def test_ctrl_c_while_tensorflow_loads_is_one_line(tmp_path, delay):
     assert used_by(run_dir) == []  # nothing written: a fresh run may start there
 
 
+def test_ctrl_c_inside_a_native_import_is_the_same_one_line(monkeypatch, capsys):
+    """A SIGINT while TensorFlow's native modules initialise surfaces as "ImportError:
+    initialization failed" caused by KeyboardInterrupt: still one line and exit 130. An import
+    error of its own is not swallowed."""
+
+    def interrupted_import(argv=None):
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise ImportError("initialization failed") from exc
+
+    import training.signals
+
+    monkeypatch.setattr(training.signals, "interrupt_on_sigterm", lambda: None)  # not pytest's
+    monkeypatch.setattr(main, "main", interrupted_import)
+    assert main.run_as_script() == 130
+    assert capsys.readouterr().err == "main.py: interrupted before training started\n"
+
+    def broken_import(argv=None):
+        raise ImportError("no module named tensorflow")
+
+    monkeypatch.setattr(main, "main", broken_import)
+    with pytest.raises(ImportError, match="no module named tensorflow"):
+        main.run_as_script()
+
+
 # ------------------------------------------------------------------------------------------
 # The end-to-end learning check
 

@@ -11,6 +11,13 @@ before the update, so they are all computed first and then applied, or all skipp
 3. critics: q_hat = reward_scale * r + gamma * (1 - terminated) * V'(s');
             loss_i 0.5 * mean((Qi(s, a) - q_hat)^2)
 4. V' <- tau * V + (1 - tau) * V'
+5. (with `average_actor=N` > 0) A <- A + (actor - A) / N: the averaged actor A, an exponential
+   moving average of the actor's weights over about N updates
+
+The averaged actor is the policy a run hands over (the one recorded and shipped): the actor's
+own weights keep moving with every update, and on the balance tasks a snapshot of them can be
+much less steady than the training episodes around it, while their average is not. Training
+episodes always act with the actor itself.
 
 With `policy_samples=2` (default) the actor loss (and the temperature loss) use a second a~,
 drawn independently of the value target's, as the reference did; with `policy_samples=1` steps
@@ -47,8 +54,12 @@ from agent.networks import (
 from training.callbacks import LOSS_NAMES  # the names of the losses learn() reports
 
 NETWORK_NAMES = ("actor", "critic_1", "critic_2", "value", "target_value")
+AVERAGE_ACTOR = "average_actor"  # the sixth network, with average_actor > 0
 # Constructor arguments that fix the shapes of saved weights and optimizer slots.
-_STRUCTURAL_KEYS = ("input_dims", "n_actions", "layer1_size", "layer2_size", "learn_alpha")
+_STRUCTURAL_KEYS = (
+    "input_dims", "n_actions", "layer1_size", "layer2_size", "learn_alpha", "average_actor",
+)  # fmt: skip
+_OLDER_DEFAULTS = {"average_actor": 0}  # structural keys that agents saved before they existed
 _STATE_FILE = "agent_state.npz"
 _BUFFER_FILE = "replay_buffer.npz"
 
@@ -98,6 +109,10 @@ def _check_arguments(args: dict[str, Any]) -> None:
             raise ValueError(f"{name} must lie in (0, 1], got {args[name]!r}")
     if args["policy_samples"] not in (1, 2) or isinstance(args["policy_samples"], bool):
         raise ValueError(f"policy_samples must be 1 or 2, got {args['policy_samples']!r}")
+    if not (whole(args["average_actor"]) and args["average_actor"] >= 0):
+        raise ValueError(
+            f"average_actor must be a whole number >= 0, got {args['average_actor']!r}"
+        )
     if args["seed"] is not None and not (whole(args["seed"]) and args["seed"] >= 0):
         raise ValueError(f"seed must be None or a whole number >= 0, got {args['seed']!r}")
 
@@ -127,6 +142,7 @@ class SACAgent:
         learn_alpha: bool = False,
         alpha_lr: float = 3e-4,
         policy_samples: int = 2,
+        average_actor: int = 0,
         seed: int | None = None,
         jit_compile: bool = True,
     ) -> None:
@@ -149,6 +165,7 @@ class SACAgent:
             learn_alpha=bool(learn_alpha),
             alpha_lr=float(alpha_lr),
             policy_samples=int(policy_samples),
+            average_actor=int(average_actor),
             seed=None if seed is None else int(seed),
             jit_compile=bool(jit_compile),
         )
@@ -158,12 +175,15 @@ class SACAgent:
         self.batch_size = int(batch_size)
         self.learn_alpha = bool(learn_alpha)
         self.policy_samples = int(policy_samples)
+        self.average_actor = None  # the averaged actor network, built with average_actor > 0
+        self.network_names = NETWORK_NAMES + ((AVERAGE_ACTOR,) if average_actor else ())
         self.target_entropy = -float(n_actions)
         self.update_count = 0  # updates attempted, skipped ones included
         self.skipped_updates = 0  # updates dropped because a loss or gradient was not finite
 
         self._build(max_size, actor_lr, critic_lr, value_lr, alpha_lr, seed)
         self._numpy_actor: NumpyActor | None = None  # refreshed lazily after weights change
+        self._numpy_average: NumpyActor | None = None  # likewise, of the averaged actor
         self._compile_learn(jit_compile)
 
     def _build(
@@ -202,6 +222,12 @@ class SACAgent:
         self.value(state)
         self.target_value(state)
         self.target_value.set_weights(self.value.get_weights())
+        if self._config["average_actor"]:
+            self.average_actor = ActorNetwork(
+                n_actions, **sizes, seed=int_seed(streams[3]), name=AVERAGE_ACTOR
+            )
+            self.average_actor(state)
+            self.average_actor.set_weights(self.actor.get_weights())
 
         self.log_alpha = tf.Variable(0.0, dtype=tf.float32, name="log_alpha")
         self.optimizers = {
@@ -239,9 +265,9 @@ class SACAgent:
         self._compiled_learn = self._learn_function.get_concrete_function()  # traced once
 
     def network(self, name: str) -> keras.Model:
-        """One of NETWORK_NAMES."""
-        if name not in NETWORK_NAMES:
-            raise KeyError(f"unknown network {name!r}; expected one of {NETWORK_NAMES}")
+        """One of `network_names` (NETWORK_NAMES, and AVERAGE_ACTOR with average_actor > 0)."""
+        if name not in self.network_names:
+            raise KeyError(f"unknown network {name!r}; expected one of {self.network_names}")
         return getattr(self, name)
 
     def _trained_weights(self, optimizer_name: str) -> list:
@@ -258,15 +284,24 @@ class SACAgent:
 
     # ---- acting ---------------------------------------------------------------------------
 
-    def choose_action(self, observation: np.ndarray, deterministic: bool = False) -> np.ndarray:
+    def choose_action(
+        self, observation: np.ndarray, deterministic: bool = False, averaged: bool = False
+    ) -> np.ndarray:
         """Action in [-1, 1], float32, shape (n_actions,) (or (n, n_actions) for n observations).
 
         Stochastic: tanh(mean + std * noise) with noise from `action_rng`; deterministic:
-        tanh(mean), which draws no random numbers.
+        tanh(mean), which draws no random numbers. `averaged`: act with the averaged actor (the
+        policy a run hands over), if the agent keeps one, else with the actor.
         """
-        if self._numpy_actor is None:
-            self._numpy_actor = NumpyActor(self.actor)
-        mean, std = self._numpy_actor(observation)
+        if averaged and self.average_actor is not None:
+            if self._numpy_average is None:
+                self._numpy_average = NumpyActor(self.average_actor)
+            actor = self._numpy_average
+        else:
+            if self._numpy_actor is None:
+                self._numpy_actor = NumpyActor(self.actor)
+            actor = self._numpy_actor
+        mean, std = actor(observation)
         if deterministic:
             return np.tanh(mean)
         return np.tanh(mean + std * self.action_rng.standard_normal(mean.shape, dtype=np.float32))
@@ -322,6 +357,7 @@ class SACAgent:
             dtype=np.float32,
         )
         batch.append(tf.convert_to_tensor(noise))
+        self._numpy_average = None
         if eager:
             losses, finite = self._run_updates(*batch)
             self._numpy_actor = None
@@ -434,6 +470,12 @@ class SACAgent:
                 )
             for weight, target in zip(self.value.weights, self.target_value.weights, strict=True):
                 target.assign(self.tau * weight + (1.0 - self.tau) * target)
+            if self.average_actor is not None:
+                rate = 1.0 / self._config["average_actor"]
+                for weight, average in zip(
+                    self.actor.weights, self.average_actor.weights, strict=True
+                ):
+                    average.assign_add(rate * (weight - average))
             return tf.constant(True)
 
         tf.cond(finite, apply, lambda: tf.constant(False))
@@ -444,7 +486,7 @@ class SACAgent:
     def saved_nbytes(self) -> int:
         """Bytes of the arrays `save_models` and `save_replay_buffer` write (every weight and
         optimizer variable, the filled part of the buffer), before the files' own overhead."""
-        variables = [w for name in NETWORK_NAMES for w in self.network(name).weights]
+        variables = [w for name in self.network_names for w in self.network(name).weights]
         variables += [v for optimizer in self.optimizers.values() for v in optimizer.variables]
         weights = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
         filled = len(self.memory)
@@ -452,10 +494,10 @@ class SACAgent:
         return weights + buffer
 
     def save_models(self, folder: str | os.PathLike) -> None:
-        """Five `<name>.weights.h5` files and `agent_state.npz` (optimizers, alpha, random
-        states, counters; no pickle)."""
+        """A `<name>.weights.h5` file per network (five, six with the averaged actor) and
+        `agent_state.npz` (optimizers, alpha, random states, counters; no pickle)."""
         os.makedirs(folder, exist_ok=True)
-        for name in NETWORK_NAMES:
+        for name in self.network_names:
             self.network(name).save_weights(os.path.join(folder, f"{name}.weights.h5"))
         state = {
             "config": np.asarray(json.dumps(self.get_config())),
@@ -473,7 +515,7 @@ class SACAgent:
 
     def load_models(self, folder: str | os.PathLike) -> None:
         """Restore what `save_models` wrote into this agent (built with the same sizes)."""
-        paths = [os.path.join(folder, f"{name}.weights.h5") for name in NETWORK_NAMES]
+        paths = [os.path.join(folder, f"{name}.weights.h5") for name in self.network_names]
         paths.append(os.path.join(folder, _STATE_FILE))
         missing = [p for p in paths if not os.path.isfile(p)]
         if missing:
@@ -487,14 +529,14 @@ class SACAgent:
             )
         saved = json.loads(str(state["config"]))
         mismatch = {
-            key: (saved.get(key), self._config[key])
+            key: (saved.get(key, _OLDER_DEFAULTS.get(key)), self._config[key])
             for key in _STRUCTURAL_KEYS
-            if saved.get(key) != self._config[key]
+            if saved.get(key, _OLDER_DEFAULTS.get(key)) != self._config[key]
         }
         if mismatch:
             details = ", ".join(f"{k}: saved {s}, this agent {c}" for k, (s, c) in mismatch.items())
             raise ValueError(f"models in {os.fspath(folder)!r} do not fit this agent ({details})")
-        for name, path in zip(NETWORK_NAMES, paths, strict=False):
+        for name, path in zip(self.network_names, paths, strict=False):
             self.network(name).load_weights(path)
         for name, optimizer in self.optimizers.items():
             n_saved = sum(key.startswith(f"optimizer_{name}_") for key in state)
@@ -508,6 +550,7 @@ class SACAgent:
         self.update_count = int(state["update_count"])
         self.skipped_updates = int(state["skipped_updates"])
         self._numpy_actor = None
+        self._numpy_average = None
 
     def save_replay_buffer(self, folder: str | os.PathLike) -> None:
         os.makedirs(folder, exist_ok=True)

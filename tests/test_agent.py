@@ -105,6 +105,8 @@ def test_choose_action_range_and_determinism():
         (dict(reward_scale=0), "reward_scale"),
         (dict(policy_samples=3), "policy_samples"),
         (dict(policy_samples=True), "policy_samples"),
+        (dict(average_actor=-1), "average_actor"),
+        (dict(average_actor=2.5), "average_actor"),
         (dict(seed=-1), "seed"),
         (dict(seed=1.5), "seed"),
     ],
@@ -309,3 +311,80 @@ def test_agent_learns_to_reach_the_point():
     final = evaluate(agent)
     assert initial < -8.0  # the untrained policy does not head for the target
     assert final > -3.0 and final > initial + 5.0, (initial, final)
+
+
+def actor_weights(agent: SACAgent, name: str = "actor") -> list[np.ndarray]:
+    return [w.numpy() for w in agent.network(name).weights]
+
+
+@pytest.mark.parametrize("jit_compile", [True, False])
+def test_the_averaged_actor_is_a_moving_average_of_the_actor(jit_compile):
+    """average_actor=N: A starts as a copy of the actor and every applied update moves it by
+    (actor - A) / N; the actor and everything else learn exactly as without it."""
+    n = 4
+    averaged = make_agent(seed=2, average_actor=n, jit_compile=jit_compile)
+    plain = make_agent(seed=2, jit_compile=jit_compile)
+    assert averaged.network_names == (*NETWORK_NAMES, "average_actor")
+    assert "average_actor" not in plain.network_names
+    expected = actor_weights(averaged)
+    assert_same({"a": actor_weights(averaged, "average_actor")}, {"a": expected})
+    for seed in range(3):  # one update per call, so the actor's weights after each are known
+        for agent in (averaged, plain):
+            agent.learn_from_batches(*block(agent, 1, seed=seed))
+        expected = [e + (a - e) / n for e, a in zip(expected, actor_weights(averaged), strict=True)]
+        assert_same(
+            {"a": actor_weights(averaged, "average_actor")}, {"a": expected}, rtol=1e-5, atol=1e-7
+        )
+    assert_same(weights(averaged), weights(plain))  # the average changes no other network
+    assert not np.allclose(expected[0], actor_weights(averaged)[0])
+
+    obs = np.linspace(-1, 1, STATE, dtype=np.float32)
+    assert not np.array_equal(
+        averaged.choose_action(obs, deterministic=True, averaged=True),
+        averaged.choose_action(obs, deterministic=True),
+    )
+    np.testing.assert_array_equal(
+        averaged.choose_action(obs, deterministic=True), plain.choose_action(obs, True)
+    )
+    np.testing.assert_array_equal(  # without an averaged actor, averaged=True is the actor
+        plain.choose_action(obs, True, averaged=True), plain.choose_action(obs, True)
+    )
+
+
+def test_the_averaged_actor_is_saved_and_resumes_exactly(tmp_path):
+    saved = make_agent(seed=11, average_actor=3, jit_compile=False)
+    saved.learn(2)
+    saved.save_models(tmp_path / "models")
+    assert (tmp_path / "models" / "average_actor.weights.h5").is_file()
+    restored = make_agent(seed=12, n_transitions=0, average_actor=3, jit_compile=False)
+    restored.load_models(tmp_path / "models")
+    assert_same(
+        {"a": actor_weights(restored, "average_actor")},
+        {"a": actor_weights(saved, "average_actor")},
+    )
+    obs = np.ones(STATE, np.float32)
+    np.testing.assert_array_equal(
+        restored.choose_action(obs, True, averaged=True), saved.choose_action(obs, True, True)
+    )
+    # An agent without the average (or with another horizon) cannot take these files, and an
+    # agent with it cannot take a checkpoint without them.
+    with pytest.raises(ValueError, match="average_actor"):
+        make_agent(n_transitions=0, average_actor=5, jit_compile=False).load_models(
+            tmp_path / "models"
+        )
+    with pytest.raises(ValueError, match="average_actor"):
+        make_agent(n_transitions=0, jit_compile=False).load_models(tmp_path / "models")
+    make_agent(seed=1, jit_compile=False).save_models(tmp_path / "plain")
+    with pytest.raises(FileNotFoundError, match="average_actor.weights.h5"):
+        restored.load_models(tmp_path / "plain")
+
+
+def test_a_checkpoint_saved_before_the_averaged_actor_existed_still_loads(tmp_path):
+    agent = make_agent(seed=1, jit_compile=False)
+    agent.save_models(tmp_path)
+    state = dict(np.load(tmp_path / "agent_state.npz"))
+    config = json.loads(str(state["config"]))
+    del config["average_actor"]  # what an agent of an earlier version wrote
+    state["config"] = np.asarray(json.dumps(config))
+    np.savez(tmp_path / "agent_state.npz", **state)
+    make_agent(seed=2, n_transitions=0, jit_compile=False).load_models(tmp_path)

@@ -2,13 +2,15 @@
 
 import json
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 from agent.networks import ActorNetwork
-from tests.policy_helpers import copy_run, results_folder, run_config, tiny_run
-from training.policy import ACTOR_WEIGHTS, PolicyError, load_policy
+from tests.policy_helpers import REPO, TINY_RUN_ARGS, copy_run, results_folder, run_config, tiny_run
+from training.policy import ACTOR_WEIGHTS, AVERAGE_WEIGHTS, PolicyError, load_policy
 
 
 @pytest.fixture(scope="module")
@@ -59,6 +61,29 @@ def test_run_folder_uses_the_newest_checkpoint(run):
     np.testing.assert_allclose(
         policy.act(observation), np.tanh(keras_mean(actor, observation)), atol=1e-6
     )
+
+
+def test_a_run_that_keeps_an_averaged_actor_hands_over_the_average(tmp_path):
+    """With --average_actor the averaged actor is the run's policy (evaluate.py, the tools)."""
+    folder = tmp_path / "run"
+    result = subprocess.run(
+        [sys.executable, "main.py", *TINY_RUN_ARGS, "--average_actor", "50", "--save_dir",
+         str(folder)],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert run_config(folder)["average_actor"] == 50
+    policy = load_policy(folder)
+    assert policy.weights_path == folder / "models_ep2" / AVERAGE_WEIGHTS
+    observation = np.array([2.9, -0.3, 0.05, 0.4], dtype=np.float32)
+    means = {}
+    for name in (AVERAGE_WEIGHTS, ACTOR_WEIGHTS):
+        actor = ActorNetwork(1, 8, 8)
+        actor(np.zeros((1, 4), dtype=np.float32))
+        actor.load_weights(str(folder / "models_ep2" / name))
+        means[name] = keras_mean(actor, observation)
+    np.testing.assert_allclose(policy.act(observation), np.tanh(means[AVERAGE_WEIGHTS]), atol=1e-6)
+    assert not np.allclose(means[AVERAGE_WEIGHTS], means[ACTOR_WEIGHTS])  # the average lags
 
 
 def test_a_damaged_newest_checkpoint_falls_back_to_an_older_one(run, tmp_path):

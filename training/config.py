@@ -194,6 +194,11 @@ class RunConfig:
         group="agent",
     )  # fmt: skip
     alpha_lr: float = setting(3e-4, "temperature learning rate", POSITIVE, group="agent")
+    average_actor: int = setting(
+        0, "also keep a moving average of the actor's weights over about N updates and hand it "
+        "over as the run's policy (recorded, evaluated, shipped; 0: off)", AT_LEAST_0,
+        group="agent",
+    )  # fmt: skip
 
     def __post_init__(self) -> None:
         self.validate()

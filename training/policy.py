@@ -3,8 +3,9 @@
 Two kinds of folder hold a policy:
 
     run folder (main.py)   config.json + checkpoints: the actor of the newest checkpoint that
-                           verifies, models_ep{N}/actor.weights.h5
-    results folder         config.json + actor.weights.h5
+                           verifies, models_ep{N}/actor.weights.h5 (the averaged actor,
+                           models_ep{N}/average_actor.weights.h5, if the run kept one)
+    results folder         config.json + actor.weights.h5 (the run's policy, averaged or not)
 
 Only the actor is built (`agent.networks.ActorNetwork`, sizes from the run's environment and
 config), its weights are loaded once, and it acts through `NumpyActor`: deterministic actions are
@@ -27,6 +28,7 @@ from training.checkpoints import latest_good_checkpoint
 from training.runs import load_config, make_environment, quiet_native_stderr
 
 ACTOR_WEIGHTS = "actor.weights.h5"
+AVERAGE_WEIGHTS = "average_actor.weights.h5"  # a checkpoint's policy when average_actor > 0
 
 
 class PolicyError(Exception):
@@ -83,7 +85,9 @@ def load_policy(
     if not folder.is_dir():
         raise PolicyError(f"{folder} is not a folder")
     config = _load_config(folder)
-    weights_path, episode = find_actor_weights(folder, warn)
+    weights_path, episode = find_actor_weights(
+        folder, warn, averaged=bool(config.get("average_actor"))
+    )
     env = make_environment(config)
     try:
         n_inputs, n_actions = env.observation_space.shape[0], env.action_space.shape[0]
@@ -107,16 +111,17 @@ def _load_config(folder: Path) -> dict[str, Any]:
 
 
 def find_actor_weights(
-    folder: Path, warn: Callable[[str], None] = _warn_on_stderr
+    folder: Path, warn: Callable[[str], None] = _warn_on_stderr, averaged: bool = False
 ) -> tuple[Path, int | None]:
-    """(actor weights file, checkpoint episode or None for a results folder)."""
+    """(actor weights file, checkpoint episode or None for a results folder); `averaged`: the
+    run kept an averaged actor (average_actor > 0), whose weights a checkpoint's policy is."""
     shipped = folder / ACTOR_WEIGHTS
     if shipped.is_file():
         return shipped, None
     checkpoint = latest_good_checkpoint(folder, warn=warn)
     if checkpoint is None:
         raise PolicyError(f"{folder} holds neither {ACTOR_WEIGHTS} nor a good checkpoint")
-    path = checkpoint.models_dir / ACTOR_WEIGHTS
+    path = checkpoint.models_dir / (AVERAGE_WEIGHTS if averaged else ACTOR_WEIGHTS)
     if not path.is_file():
         raise PolicyError(f"the checkpoint of episode {checkpoint.episode} has no {path.name}")
     return path, checkpoint.episode

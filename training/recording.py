@@ -17,6 +17,8 @@ def record_policy(
 ) -> list[str]:
     """Record `n_frames` frames of `agent` acting in `env`; return the files written.
 
+    The agent acts with the policy a run hands over: its averaged actor, if it keeps one.
+
     The first frame is the reset state and every step adds one. An episode that ends (terminated
     or truncated) is followed by a reset, so the video never shows a dead episode going on. The
     videos are written under hidden names and renamed when complete (with `h264`, the H.264
@@ -29,7 +31,7 @@ def record_policy(
     frames = 1
     try:
         while frames < n_frames:
-            action = agent.choose_action(observation, deterministic=deterministic)
+            action = agent.choose_action(observation, deterministic=deterministic, averaged=True)
             observation, _, terminated, truncated, _ = env.step(action)
             frames += 1
             if (terminated or truncated) and frames < n_frames:

@@ -44,6 +44,12 @@ class BollaRollaEnvironment(HumanoidEnvironment):
     A block is [x / 100, y / 100 (down), angle (rad, unwrapped), vx / 100, vy / 100,
     angular velocity (rad/s)]; the torso's angle is at index 8.
 
+    With `relative_x=True` every horizontal position (indices 0, 2 and the first of every block:
+    6, 12, ..., 54) is measured from the plank centre instead of the scene's origin, so index 2
+    is always 0 and the observation does not change when the whole scene moves sideways (the
+    floor is 600 px long and the task has no place to hold). Everything else is unchanged,
+    termination included: its rules compare x positions with the plank's only.
+
     ## Rewards
     1.0 for every step that does not terminate the episode, 0.0 for the terminating step.
 
@@ -76,6 +82,7 @@ class BollaRollaEnvironment(HumanoidEnvironment):
     See `BaseEnvironment`: `enable_rendering`, `render_mode`, `max_episode_steps`, `start_noise`,
     `zoom`.
     `upright` (bool, default False): also end the episode when the torso falls (above).
+    `relative_x` (bool, default False): observe horizontal positions from the plank centre.
     The Gymnasium ids are `PymunkBollaRolla-v0` and, with `upright=True`,
     `PymunkBollaRollaUpright-v0`.
     """
@@ -115,11 +122,16 @@ class BollaRollaEnvironment(HumanoidEnvironment):
     MAX_TORSO_TILT = 1.5  # rad from UPRIGHT_TORSO_ANGLE
     MAX_OFFSET = 40.0  # px, in x, of the torso and of the ball from the plank centre
     MAX_UPRIGHT_TORSO_Y = 4.22  # px / 100: 32 px below the start (upright=True only)
+    PLANK_X_INDEX = 2  # where the observation holds the plank centre's x
 
-    def __init__(self, *args: Any, upright: bool = False, **kwargs: Any) -> None:
-        if not isinstance(upright, bool):
-            raise ValueError(f"upright must be True or False, got {upright!r}")
+    def __init__(
+        self, *args: Any, upright: bool = False, relative_x: bool = False, **kwargs: Any
+    ) -> None:
+        for name, value in (("upright", upright), ("relative_x", relative_x)):
+            if not isinstance(value, bool):
+                raise ValueError(f"{name} must be True or False, got {value!r}")
         self.upright = upright
+        self.relative_x = relative_x
         super().__init__(*args, **kwargs)
 
     def _create_props(self) -> None:
@@ -146,6 +158,13 @@ class BollaRollaEnvironment(HumanoidEnvironment):
 
     def _prop_observation(self) -> list[tuple[pymunk.Body, tuple[str, ...]]]:
         return [(self.ball, ("x", "vx")), (self.plank, ("x", "angle", "vx", "angular_velocity"))]
+
+    def _get_state(self) -> list[float]:
+        if not self.relative_x:
+            return super()._get_state()
+        values = self._observed_values()
+        values[self._x_index] -= values[self.PLANK_X_INDEX]  # the plank's own x becomes 0
+        return values.tolist()
 
     def _check_done(self, state: list[float]) -> str | None:
         if abs(state[3]) > self.MAX_PLANK_ANGLE:

@@ -195,20 +195,27 @@ class HumanoidEnvironment(BaseEnvironment):
         layout = self._prop_observation()
         layout += [(bodies[name], BodyStateReader.COLUMNS) for name in self.OBSERVED]
         self._reader = BodyStateReader(self.space)
-        index, divisor = [], []
+        index, divisor, x_index = [], [], []
         for body, columns in layout:
             offset = self._reader.offset(body)
             for column in columns:
+                if column == "x":
+                    x_index.append(len(index))
                 index.append(offset + BodyStateReader.COLUMNS.index(column))
                 divisor.append(1.0 if column in ("angle", "angular_velocity") else POSITION_SCALE)
         if len(index) != self.state_size:
             raise RuntimeError(f"observation layout has {len(index)} values, not {self.state_size}")
         self._obs_index = np.array(index, dtype=np.intp)
         self._obs_divisor = np.array(divisor, dtype=np.float64)
+        self._x_index = np.array(x_index, dtype=np.intp)  # the horizontal positions in it
 
     def _step_simulation(self, action: list[float]) -> None:
         kick(self._actuated, self._gains, action)
         self.space.step(DT)
 
+    def _observed_values(self) -> np.ndarray:
+        """The observation as a new float64 array (positions and velocities scaled)."""
+        return self._reader.read()[self._obs_index] / self._obs_divisor
+
     def _get_state(self) -> list[float]:
-        return (self._reader.read()[self._obs_index] / self._obs_divisor).tolist()
+        return self._observed_values().tolist()

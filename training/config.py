@@ -106,6 +106,12 @@ class RunConfig:
         "bolla rolla only: the episode also ends when the torso falls 32 px (stand, not sit)",
         SWITCH,
     )  # fmt: skip
+    relative_x: bool = setting(
+        False,
+        "bolla rolla only: observe horizontal positions from the plank centre (the same "
+        "observation wherever the scene has rolled to)",
+        SWITCH,
+    )  # fmt: skip
     max_steps: int = setting(400, "episode cap (a truncation)", AT_LEAST_1)
     start_noise: float = setting(
         0.0, "noise of the training episodes' start states (the environments' start_noise)",
@@ -214,8 +220,9 @@ class RunConfig:
             if not rule.test(value):
                 raise ConfigError(f"{f.name} {rule.text} (got {value!r})")
         self.env_name = _environment_name(self.env_name)
-        if self.upright and self.env_name != "BollaRollaEnvironment":
-            raise ConfigError("upright applies to bolla-rolla only")
+        for name in ("upright", "relative_x"):
+            if getattr(self, name) and self.env_name != "BollaRollaEnvironment":
+                raise ConfigError(f"{name} applies to bolla-rolla only")
         if self.perturb_ramp and not (self.start_noise or self.train_push):
             raise ConfigError("perturb_ramp needs start_noise or train_push to grow")
         if self.ramp_by_success and not self.perturb_ramp:
@@ -278,8 +285,9 @@ class RunConfig:
     def environment_kwargs(self) -> dict[str, Any]:
         """The environment's constructor arguments the run fixes (training episodes)."""
         kwargs: dict[str, Any] = {"max_episode_steps": self.max_steps}
-        if self.upright:
-            kwargs["upright"] = True
+        for name in ("upright", "relative_x"):
+            if getattr(self, name):
+                kwargs[name] = True
         return kwargs
 
 

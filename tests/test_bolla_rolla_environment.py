@@ -223,3 +223,66 @@ def test_upright_factory_and_gymnasium_id():
     assert not gymnasium.make("PymunkBollaRolla-v0").unwrapped.upright
     with pytest.raises(ValueError, match="upright"):
         BollaRollaEnvironment(upright="yes")
+
+
+# ---- relative_x=True: horizontal positions from the plank centre --------------------------
+
+X_INDEX = [0, 2, *range(6, 60, 6)]  # ball, plank, then the first entry of every block
+
+
+def _shift_scene(env, dx):
+    for body in env.space.bodies:
+        body.position = (body.position.x + dx, body.position.y)
+
+
+def test_relative_x_measures_every_horizontal_position_from_the_plank():
+    plain, relative = (
+        BollaRollaEnvironment(upright=True),
+        BollaRollaEnvironment(relative_x=True, upright=True),
+    )
+    rng = np.random.default_rng(2)
+    observations = [env.reset(seed=4)[0] for env in (plain, relative)]
+    assert relative._x_index.tolist() == X_INDEX
+    for _ in range(12):  # both still alive: the same physics, the same ends
+        expected = observations[0].astype(np.float64)
+        expected[X_INDEX] -= expected[2]
+        np.testing.assert_allclose(observations[1], expected, atol=1e-6)
+        assert observations[1][2] == 0.0
+        action = rng.uniform(-0.3, 0.3, 8).astype(np.float32)
+        a, b = plain.step(action), relative.step(action)
+        assert a[1:4] == b[1:4]
+        observations = [a[0], b[0]]
+
+
+@pytest.mark.parametrize("dx", [-60.0, 25.0])
+def test_relative_x_does_not_see_the_whole_scene_move_sideways(dx):
+    env = BollaRollaEnvironment(relative_x=True)
+    env.reset(seed=0)
+    before = env._get_state()
+    _shift_scene(env, dx)
+    np.testing.assert_allclose(env._get_state(), before, atol=1e-9)
+    plain = BollaRollaEnvironment()
+    plain.reset(seed=0)
+    start = plain._get_state()
+    _shift_scene(plain, dx)
+    assert plain._get_state()[6] == pytest.approx(start[6] + dx / 100)  # the default sees it
+
+
+@pytest.mark.parametrize(("dx", "reason"), [(40.01, "torso left the plank"), (39.99, None)])
+def test_relative_x_keeps_the_termination_rules(dx, reason):
+    env = BollaRollaEnvironment(relative_x=True)
+    env.reset(seed=0)
+    torso = env.humanoid.bodies["torso"]
+    torso.position = (env.plank.position.x + dx, torso.position.y)
+    assert env._check_done(env._get_state()) == reason
+    shares = env.limit_shares(env._get_state())
+    assert shares[2] == pytest.approx(dx / 40.0)
+
+
+def test_relative_x_is_off_by_default_and_checked():
+    from environment import create_environment
+
+    assert not BollaRollaEnvironment().relative_x
+    assert create_environment("bolla-rolla", relative_x=True).relative_x
+    with pytest.raises(ValueError, match="relative_x must be True or False"):
+        BollaRollaEnvironment(relative_x=1)

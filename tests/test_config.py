@@ -86,6 +86,7 @@ def test_missing_settings_take_their_defaults():
         ({"seed": -1}, f"run/config.json: seed must lie in 0 .. {SEED_LIMIT - 1} (got -1)"),
         ({"colour": "red"}, "run/config.json: unknown setting 'colour'"),
         ({"upright": True}, "run/config.json: upright applies to bolla-rolla only"),
+        ({"relative_x": True}, "run/config.json: relative_x applies to bolla-rolla only"),
         ({"perturb_ramp": 100}, "run/config.json: perturb_ramp needs start_noise or train_push"),
         ({"batch_size": 64, "buffer_size": 32}, "run/config.json: batch_size cannot exceed"),
     ],

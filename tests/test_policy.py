@@ -96,7 +96,7 @@ def test_a_damaged_newest_checkpoint_falls_back_to_an_older_one(run, tmp_path):
     assert len(warnings) == 1 and "episode 2" in warnings[0]
 
 
-def test_older_configs_take_the_defaults_and_upright_is_kept(run, tmp_path):
+def test_older_configs_take_the_defaults_and_the_environment_options_are_kept(run, tmp_path):
     config = {**run_config(run), "env_name": "BollaRollaEnvironment"}
     config.pop("upright", None)
     results_folder(tmp_path / "old", config, 60, 8)
@@ -107,6 +107,10 @@ def test_older_configs_take_the_defaults_and_upright_is_kept(run, tmp_path):
     assert env.upright is True and env.start_noise == 0.1
     observation, _ = env.reset(seed=0)
     assert policy.act(observation).shape == (8,)
+    assert env.relative_x is False
+    results_folder(tmp_path / "relative", {**config, "relative_x": True}, 60, 8)
+    env = load_policy(tmp_path / "relative").make_environment()
+    assert env.relative_x is True and env.reset(seed=0)[0][2] == 0.0
 
 
 def _garble(folder):

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 SEED_LIMIT = 2**32  # every generator of a run (Python, NumPy, TensorFlow) accepts 0 .. 2**32 - 1
+# Environment switches of bolla rolla that a run passes to its constructor.
+BOLLA_ROLLA_OPTIONS = ("upright", "relative_x")
 
 
 class ConfigError(ValueError):
@@ -220,7 +222,7 @@ class RunConfig:
             if not rule.test(value):
                 raise ConfigError(f"{f.name} {rule.text} (got {value!r})")
         self.env_name = _environment_name(self.env_name)
-        for name in ("upright", "relative_x"):
+        for name in BOLLA_ROLLA_OPTIONS:
             if getattr(self, name) and self.env_name != "BollaRollaEnvironment":
                 raise ConfigError(f"{name} applies to bolla-rolla only")
         if self.perturb_ramp and not (self.start_noise or self.train_push):
@@ -285,7 +287,7 @@ class RunConfig:
     def environment_kwargs(self) -> dict[str, Any]:
         """The environment's constructor arguments the run fixes (training episodes)."""
         kwargs: dict[str, Any] = {"max_episode_steps": self.max_steps}
-        for name in ("upright", "relative_x"):
+        for name in BOLLA_ROLLA_OPTIONS:
             if getattr(self, name):
                 kwargs[name] = True
         return kwargs

@@ -188,6 +188,34 @@ def test_training_pushes_follow_the_evaluation_schedule():
     assert pushed_at == [50, 150, 250, 350] and {abs(s) for s in env.pushes} == {0.5}
 
 
+def test_uniform_training_pushes_draw_their_strength_up_to_train_push():
+    """--push_uniform: each push has its own strength, uniform between 0 and --train_push, to
+    either side; the same generator state gives the same pushes (resume stays exact)."""
+    import numpy as np
+
+    from training.loop import TrainingPushes, push_steps
+
+    class Env:
+        def __init__(self) -> None:
+            self.unwrapped, self.pushes = self, []
+
+        def push(self, strength: float) -> None:
+            self.pushes.append(strength)
+
+    def play(seed: int) -> list[float]:
+        env = Env()
+        pushes = TrainingPushes(0.8, push_steps(10, 4000), np.random.default_rng(seed), True)
+        for step in range(4000):
+            pushes(env, step)
+        return env.pushes
+
+    strengths = np.array(play(0))
+    assert len(strengths) == 400 and np.all(np.abs(strengths) <= 0.8)
+    assert 0.35 < np.mean(np.abs(strengths)) < 0.45 and np.mean(np.abs(strengths) < 0.2) > 0.15
+    assert 0.4 < np.mean(strengths > 0) < 0.6
+    assert play(0) == list(strengths) and play(1) != list(strengths)
+
+
 def test_a_margin_penalty_changes_what_the_agent_learns_from_not_the_score(tmp_path, monkeypatch):
     """--margin_penalty w: the agent remembers 1 - w * mean(shares^2) of the state reached for
     a surviving step (0 for the terminating one); the log still scores 1 per step."""

@@ -126,6 +126,11 @@ class RunConfig:
     train_push_every: int = setting(
         100, "steps between training pushes (the first at half of it)", AT_LEAST_1
     )
+    push_uniform: bool = setting(
+        False, "each training push draws its strength uniformly between 0 and --train_push (a "
+        "mix of light and strong pushes) instead of pushing with exactly --train_push",
+        SWITCH,
+    )  # fmt: skip
     perturb_ramp: int = setting(
         0, "episodes over which --start_noise and --train_push grow linearly from 0 to their "
         "values (0: full from the first episode); solving counts only after the ramp",
@@ -227,6 +232,8 @@ class RunConfig:
                 raise ConfigError(f"{name} applies to bolla-rolla only")
         if self.perturb_ramp and not (self.start_noise or self.train_push):
             raise ConfigError("perturb_ramp needs start_noise or train_push to grow")
+        if self.push_uniform and not self.train_push:
+            raise ConfigError("push_uniform needs a train_push to draw strengths up to")
         if self.ramp_by_success and not self.perturb_ramp:
             raise ConfigError("ramp_by_success needs a perturb_ramp to count successes for")
         if self.batch_size > self.buffer_size:

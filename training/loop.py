@@ -259,14 +259,19 @@ def push_steps(every: int, max_steps: int) -> range:
 
 class TrainingPushes:
     """Random pushes of `strength` during training episodes, at `push_steps`, to the left or
-    right (drawn from the run's own generator)."""
+    right (drawn from the run's own generator); with `uniform`, each push's strength is drawn
+    uniformly between 0 and `strength`."""
 
-    def __init__(self, strength: float, steps: range, rng: np.random.Generator) -> None:
-        self.strength, self.steps, self.rng = strength, steps, rng
+    def __init__(
+        self, strength: float, steps: range, rng: np.random.Generator, uniform: bool = False
+    ) -> None:
+        self.strength, self.steps, self.rng, self.uniform = strength, steps, rng, uniform
 
     def __call__(self, env, step: int) -> None:
         if step in self.steps:
-            env.unwrapped.push(self.strength * (1.0 if self.rng.random() < 0.5 else -1.0))
+            side = 1.0 if self.rng.random() < 0.5 else -1.0
+            strength = self.rng.uniform(0.0, self.strength) if self.uniform else self.strength
+            env.unwrapped.push(side * strength)
 
 
 def ramp_factor(done: int, ramp: int) -> float:
@@ -306,6 +311,7 @@ class Trainer:
                 config.train_push,
                 push_steps(config.train_push_every, config.max_steps),
                 self.push_rng,
+                uniform=config.push_uniform,
             )
             if config.train_push > 0
             else None

@@ -392,6 +392,15 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
         vx, vy = body.velocity
         body.velocity = (vx + float(strength) * POSITION_SCALE, vy)
 
+    def observe(self) -> np.ndarray:
+        """The observation of the scene as it is now (after moving its bodies by hand, say):
+        what `step` would return before simulating. It does not step or change the episode."""
+        self._require_space("observe()")
+        state = self._get_state()
+        if not _hypot(*state) < _FLOAT32_MAX:
+            raise ValueError(f"the scene as it is now has a non-finite observation: {state}")
+        return np.array(state, dtype=np.float32)
+
     def apply_impulse_at(
         self,
         body: pymunk.Body,

@@ -608,6 +608,29 @@ def test_push_rejects_non_finite_or_non_numbers(bad):
         env.push(bad)
 
 
+@ALL
+def test_observe_gives_the_current_scene_without_stepping(name):
+    """observe(): the reset's observation at first, the moved scene's after moving it by hand,
+    and the next step's start; the episode's step count does not change."""
+    env = create_environment(name)
+    first, _ = env.reset(seed=0)
+    assert env.observe().dtype == np.float32 and np.array_equal(env.observe(), first)
+    for body in env.space.bodies:
+        body.position = (body.position.x + 10.0, body.position.y)
+    moved = env.observe()
+    assert env.steps == 0 and not np.array_equal(moved, first)
+    with pytest.raises(ResetNeeded):
+        create_environment(name).observe()
+
+
+def test_observe_sees_no_sideways_shift_with_relative_x():
+    env = BollaRollaEnvironment(relative_x=True)
+    first, _ = env.reset(seed=0)
+    for body in env.space.bodies:
+        body.position = (body.position.x + 30.0, body.position.y)
+    assert env.observe() == pytest.approx(first, abs=1e-5)
+
+
 def test_push_and_impulses_need_a_reset():
     env = HumanoidStandingEnvironment()
     with pytest.raises(ResetNeeded):

@@ -497,3 +497,38 @@ def test_a_report_can_evaluate_every_finished_trial(reference, tmp_path, capsys)
                 assert int(row[f"pushes_{name}"]) == direct["pushes"]
     assert call_main(sweep.main, "--report", reference, "--evaluate", "0") == 2
     assert "--evaluate needs at least 1 episode" in error_line(capsys, PROG)
+
+
+@pytest.mark.slow
+def test_an_archive_is_small_and_reports_and_evaluates_as_the_sweep(reference, tmp_path, capsys):
+    """--archive SWEEP --out DIR: a copy without buffers or critics that --report --evaluate
+    reads to the same tables, whose runs tools/evaluate.py takes; never into a used folder."""
+    archive = tmp_path / "archive"
+    assert call_main(sweep.main, "--archive", reference, "--out", archive) == 0
+    assert "archived 4 finished trial(s)" in capsys.readouterr().out
+    for key in KEYS:
+        files = {p.name for p in (archive / "runs" / key).rglob("*") if p.is_file()}
+        assert files == {
+            "config.json", "train_log.csv", "train.png", "checkpoint_ep6.json",
+            ckpt.TRAINING_STATE_FILE, "actor.weights.h5",
+        }  # fmt: skip
+    source = sum(p.stat().st_size for p in (reference / "runs").rglob("*") if p.is_file())
+    copied = sum(p.stat().st_size for p in archive.rglob("*") if p.is_file())
+    assert copied < source / 5
+
+    tables = ["summary.csv", "evaluation.csv"]
+    assert (
+        call_main(sweep.main, "--report", reference, "--out", tmp_path / "a", "--evaluate", "2")
+        == 0
+    )
+    assert call_main(sweep.main, "--report", archive, "--evaluate", "2") == 0
+    capsys.readouterr()
+    for name in tables:
+        assert (archive / name).read_text() == (tmp_path / "a" / name).read_text()
+    trials = read_csv(archive / "trials.csv")
+    assert trials == read_csv(tmp_path / "a" / "trials.csv")
+
+    assert call_main(sweep.main, "--archive", reference, "--out", archive) == 2
+    assert "is not empty: archive into a new folder" in error_line(capsys, PROG)
+    assert call_main(sweep.main, "--archive", reference) == 2
+    assert "--archive takes one sweep folder and --out" in error_line(capsys, PROG)

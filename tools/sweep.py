@@ -7,6 +7,8 @@
     python tools/sweep.py --report sweeps/samples --evaluate   # + each seed's final agent
     python tools/sweep.py --report sweeps/samples sweeps/alpha --out results/compared
                                                    # several sweeps of one task in one table
+    python tools/sweep.py --archive sweeps/samples --out results/sweeps/samples
+                                                   # a small copy that --report still reads
 
 Settings are main.py's (python main.py --help lists them): --grid KEY=V1,V2 sweeps a setting
 (repeat it to sweep several: every combination is run), --set KEY=V fixes one, --seeds lists
@@ -983,7 +985,8 @@ def evaluate_trials(out_dir: Path, study: Study, episodes: int, seed: int = 0) -
             "seed": o.trial.seed,
             "solved": _text(o.solved),
             "episodes": o.episodes,
-            "checkpoint_episode": policy.episode,
+            # an archived trial's policy is its final checkpoint's, copied out of it
+            "checkpoint_episode": o.episodes if policy.episode is None else policy.episode,
             "evaluation_episodes": episodes,
         }
         for name, start_noise, push in EVALUATIONS:
@@ -1069,6 +1072,58 @@ def report_sweeps(
         evaluate_trials(out_dir, study, evaluate_episodes)
 
 
+def archive_sweep(sweep_dir: Path, out_dir: Path) -> list[str]:
+    """Copy of the sweep in `sweep_dir` what its report and evaluation read into the new folder
+    `out_dir`: sweep.json and, of every finished trial, config.json, train_log.csv, train.png,
+    the final checkpoint's manifest and training state, and its policy as actor.weights.h5
+    (below a megabyte per trial). The copy is a sweep folder --report [--evaluate] reads, each
+    of its runs a folder tools/evaluate.py and --agent take; it cannot be resumed. Returns the
+    trials left out (unfinished)."""
+    import shutil
+
+    from training import checkpoints as ckpt
+    from training.policy import ACTOR_WEIGHTS, PolicyError, find_actor_weights
+    from training.runs import load_config
+
+    spec = read_spec(sweep_dir)
+    if out_dir.exists() and any(out_dir.iterdir()):
+        raise ToolError(f"--out {out_dir} is not empty: archive into a new folder")
+    finished, left_out = [], []
+    for trial in spec.trials():
+        outcome = read_outcome(sweep_dir, trial)
+        run_dir = sweep_dir / RUNS_DIR / trial.key
+        if not outcome.finished:
+            left_out.append(trial.key)
+            continue
+        try:
+            averaged = bool(load_config(run_dir).get("average_actor"))
+            policy, episode = find_actor_weights(run_dir, lambda m: warn(PROG, m), averaged)
+        except (OSError, ValueError, PolicyError) as exc:
+            raise ToolError(f"{run_dir}: {exc}") from None
+        newest = ckpt.list_checkpoint_episodes(run_dir)[-1]
+        if episode != newest:
+            raise ToolError(f"{run_dir}: its final checkpoint ({newest}) does not verify")
+        finished.append((trial.key, run_dir, policy, newest))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(sweep_dir / SPEC_FILE, out_dir / SPEC_FILE)
+    for key, run_dir, policy, episode in finished:
+        target = out_dir / RUNS_DIR / key
+        state = ckpt.models_dir(target, episode) / ckpt.TRAINING_STATE_FILE
+        state.parent.mkdir(parents=True)
+        for name in ("config.json", "train_log.csv", "train.png"):
+            if (run_dir / name).exists():
+                shutil.copy2(run_dir / name, target / name)
+        shutil.copy2(ckpt.manifest_file(run_dir, episode), ckpt.manifest_file(target, episode))
+        shutil.copy2(ckpt.models_dir(run_dir, episode) / ckpt.TRAINING_STATE_FILE, state)
+        shutil.copy2(policy, target / ACTOR_WEIGHTS)
+    print(
+        f"archived {len(finished)} finished trial(s) of {sweep_dir} -> {out_dir}"
+        + (f"; left out (unfinished): {', '.join(left_out)}" if left_out else ""),
+        flush=True,
+    )
+    return left_out
+
+
 def _config(trial: Trial) -> RunConfig:
     return RunConfig.from_mapping(trial.values, COMMAND_LINE)
 
@@ -1108,8 +1163,15 @@ def build_parser() -> argparse.ArgumentParser:
         "several sweeps of one environment, compare them (in --out)",
     )  # fmt: skip
     where.add_argument(
+        "--archive", type=Path, metavar="DIR", default=None,
+        help="copy of the sweep in DIR what --report and --evaluate read (every finished "
+        "trial's log, config, final state and policy: below 1 MB a trial) into the new folder "
+        "--out, e.g. to commit it",
+    )  # fmt: skip
+    where.add_argument(
         "--out", type=Path, metavar="DIR", default=None,
-        help="with --report: the folder for its files (default: the sweep's own)",
+        help="with --report: the folder for its files (default: the sweep's own); with "
+        "--archive: the new folder",
     )  # fmt: skip
     where.add_argument(
         "--evaluate", type=int, nargs="?", const=20, default=None, metavar="EPISODES",
@@ -1146,6 +1208,13 @@ def _main(argv: Sequence[str] | None) -> int:
     args.grid, args.set = args.grid or [], args.set or []
     if args.evaluate is not None and args.evaluate < 1:
         raise ToolError("--evaluate needs at least 1 episode")
+    if args.archive is not None:
+        if args.report or args.out is None or args.evaluate is not None:
+            raise ToolError("--archive takes one sweep folder and --out (the new folder)")
+        if args.name or args.resume or args.grid or args.set or args.env_name or args.seeds:
+            raise ToolError("--archive takes only a sweep folder and --out")
+        archive_sweep(args.archive.expanduser().resolve(), args.out.expanduser().resolve())
+        return 0
     if args.report is not None:
         if args.name or args.resume or args.grid or args.set or args.env_name or args.seeds:
             raise ToolError("--report takes only sweep folders (and --out)")

@@ -416,15 +416,17 @@ def test_ctrl_c_inside_a_native_import_is_the_same_one_line(monkeypatch, capsys)
 @pytest.mark.slow
 def test_cartpole_is_solved_with_the_default_settings(cartpole_solve):
     """The default settings (the reference's hyperparameters) solve the cartpole: seed 6, the
-    cheapest of the README's ten (results/sweeps/cartpole), in 110 episodes and 6,576 steps (the
-    reference needed about 450 episodes). The run started with the test session
-    (tests/conftest.py); this waits for it."""
+    cheapest of the README's ten (results/sweeps/cartpole), in 110 episodes and 6,576 steps there
+    (the reference needed about 450 episodes). The exact trajectory depends on the CPU's math
+    kernels (the same commit solves at episode 128 on an AMD EPYC machine), so the test bounds
+    the episode count. The run started with the test session (tests/conftest.py); this waits
+    for it."""
     code, out, err = cartpole_solve.wait(timeout=1800)
     assert code == 0, err
     solved = [line for line in out.splitlines() if line.startswith("solved at episode")]
-    assert solved == ["solved at episode 110: 10 consecutive episodes scored at least 395"], out[
-        -2000:
-    ]
+    assert len(solved) == 1, out[-2000:]
+    episode = int(solved[0].split()[3].rstrip(":"))
+    assert 10 <= episode <= 200, solved[0]
     rows = read_log(cartpole_solve.folder / "run")
-    assert len(rows) == 110 and all(float(r["score"]) >= 395 for r in rows[-10:])
-    assert int(rows[-1]["total_steps"]) == 6576
+    assert len(rows) == episode and all(float(r["score"]) >= 395 for r in rows[-10:])
+    assert int(rows[-1]["total_steps"]) == sum(int(r["steps"]) for r in rows)

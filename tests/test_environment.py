@@ -610,8 +610,8 @@ def test_push_rejects_non_finite_or_non_numbers(bad):
 
 @ALL
 def test_observe_gives_the_current_scene_without_stepping(name):
-    """observe(): the reset's observation at first, the moved scene's after moving it by hand,
-    and the next step's start; the episode's step count does not change."""
+    """observe(): the reset's observation at first, the moved scene's after moving it by hand;
+    the episode's step count does not change."""
     env = create_environment(name)
     first, _ = env.reset(seed=0)
     assert env.observe().dtype == np.float32 and np.array_equal(env.observe(), first)

@@ -17,7 +17,8 @@ before the update, so they are all computed first and then applied, or all skipp
 The averaged actor is the policy a run hands over (the one recorded and shipped): the actor's
 own weights keep moving with every update, and on the balance tasks a snapshot of them can be
 much less steady than the training episodes around it, while their average is not. Training
-episodes always act with the actor itself.
+episodes act with the actor itself, or (a training option) with the averaged actor:
+`choose_action(..., averaged=True)`.
 
 With `policy_samples=2` (default) the actor loss (and the temperature loss) use a second a~,
 drawn independently of the value target's, as the reference did; with `policy_samples=1` steps

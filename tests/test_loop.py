@@ -292,6 +292,32 @@ def test_a_ramp_by_success_counts_episodes_at_the_solve_score(tmp_path, monkeypa
         RunConfig(ramp_by_success=True, start_noise=0.2)
 
 
+def test_act_averaged_plays_the_training_episodes_with_the_averaged_actor(tmp_path, monkeypatch):
+    """--act_averaged: the actor samples the actions until the agent has made --average_actor
+    updates, the averaged actor (sampled too) from then on; a run resumes exactly with it."""
+    from agent.agent import SACAgent
+
+    calls: list[tuple[int, bool, bool]] = []
+    real_choose = SACAgent.choose_action
+
+    def spy(self, observation, deterministic=False, averaged=False):
+        calls.append((self.update_count, deterministic, averaged))
+        return real_choose(self, observation, deterministic, averaged)
+
+    monkeypatch.setattr(SACAgent, "choose_action", spy)
+    settings = dict(average_actor=30, act_averaged=True, save_every=2)
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert train_tiny(straight, n_games=6, **settings)[0].finished
+    assert not any(deterministic for _, deterministic, _ in calls)
+    assert all(averaged == (updates >= 30) for updates, _, averaged in calls)
+    assert {averaged for _, _, averaged in calls} == {False, True}
+    assert train_tiny(split, n_games=3, **settings)[0].finished
+    assert train_tiny(split, n_games=6, recover=True)[0].finished
+    assert_same_run(straight, split, 6)
+    with pytest.raises(ConfigError, match="act_averaged needs an average_actor"):
+        RunConfig(act_averaged=True)
+
+
 @pytest.mark.parametrize("by_success", [False, True])
 def test_a_perturbed_run_resumes_exactly(tmp_path, by_success):
     """Start noise, pushes and their ramp (of episodes or of successes) are part of the exact

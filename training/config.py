@@ -147,6 +147,11 @@ class RunConfig:
         "solving still count the environment's reward; 0: off)",
         ZERO_TO_ONE,
     )  # fmt: skip
+    act_averaged: bool = setting(
+        False, "training episodes act with the averaged actor (sampled, as the actor would), "
+        "from the moment it has averaged over --average_actor updates: the episodes that solve "
+        "the run are then played by the policy the run hands over", SWITCH,
+    )  # fmt: skip
     # ---- the run
     seed: int | None = setting(
         None, "random seed, 0 .. 2**32-1 (default: drawn and recorded)", SEED
@@ -236,6 +241,8 @@ class RunConfig:
             raise ConfigError("push_uniform needs a train_push to draw strengths up to")
         if self.ramp_by_success and not self.perturb_ramp:
             raise ConfigError("ramp_by_success needs a perturb_ramp to count successes for")
+        if self.act_averaged and not self.average_actor:
+            raise ConfigError("act_averaged needs an average_actor to act with")
         if self.batch_size > self.buffer_size:
             raise ConfigError("batch_size cannot exceed buffer_size")
 

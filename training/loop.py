@@ -196,19 +196,22 @@ def resumed_config(
 
 
 def run_episode(
-    env, agent, progress: Progress, update_every: int, stop, push=None, margin_penalty=0.0
+    env, agent, progress: Progress, update_every: int, stop, push=None, margin_penalty=0.0,
+    averaged_from: int | None = None,
 ) -> Episode:
     """One training episode: reset, then act, step, remember and learn until it ends.
 
     The score adds up the environment's rewards; the agent learns from them as they are, or
-    with a `margin_penalty` from `margin_reward`."""
+    with a `margin_penalty` from `margin_reward`. The actor samples the actions, or the
+    averaged actor once the agent has made `averaged_from` updates (None: never)."""
     observation, _ = env.reset()
     score, steps, done = 0.0, 0, False
     losses = LossMeans()
     while not done:
         if push is not None:
             push(env, steps)
-        action = agent.choose_action(observation)
+        averaged = averaged_from is not None and agent.update_count >= averaged_from
+        action = agent.choose_action(observation, averaged=averaged)
         next_observation, reward, terminated, truncated, _ = env.step(action)
         learned = reward
         if margin_penalty:
@@ -410,6 +413,7 @@ class Trainer:
                 episode = run_episode(
                     self.env, self.agent, self.progress, self.config.update_every, self.stop,
                     self.pushes, margin_penalty=self.config.margin_penalty,
+                    averaged_from=self.config.average_actor if self.config.act_averaged else None,
                 )  # fmt: skip
                 if not episode.complete:
                     break

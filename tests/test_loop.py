@@ -292,25 +292,56 @@ def test_a_ramp_by_success_counts_episodes_at_the_solve_score(tmp_path, monkeypa
         RunConfig(ramp_by_success=True, start_noise=0.2)
 
 
-def test_act_averaged_plays_the_training_episodes_with_the_averaged_actor(tmp_path, monkeypatch):
-    """--act_averaged: the actor samples the actions until the agent has made --average_actor
-    updates, the averaged actor (sampled too) from then on; a run resumes exactly with it."""
+def actions_of_a_run(monkeypatch, run_dir, **settings) -> list[tuple[float, int, bool, bool]]:
+    """(episode's start noise, updates made, deterministic, averaged) of every action a tiny run
+    chooses."""
     from agent.agent import SACAgent
+    from training import loop
 
-    calls: list[tuple[int, bool, bool]] = []
-    real_choose = SACAgent.choose_action
+    calls: list[tuple[float, int, bool, bool]] = []
+    real_choose, real_run_episode = SACAgent.choose_action, loop.run_episode
+    noise = [0.0]
 
-    def spy(self, observation, deterministic=False, averaged=False):
-        calls.append((self.update_count, deterministic, averaged))
+    def spy_choose(self, observation, deterministic=False, averaged=False):
+        calls.append((noise[0], self.update_count, deterministic, averaged))
         return real_choose(self, observation, deterministic, averaged)
 
-    monkeypatch.setattr(SACAgent, "choose_action", spy)
-    settings = dict(average_actor=30, act_averaged=True, save_every=2)
+    def spy_episode(env, *args, **kwargs):
+        noise[0] = env.unwrapped.start_noise
+        return real_run_episode(env, *args, **kwargs)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SACAgent, "choose_action", spy_choose)
+        patch.setattr(loop, "run_episode", spy_episode)
+        assert train_tiny(run_dir, **settings)[0].finished
+    return calls
+
+
+def test_act_averaged_plays_the_episodes_after_the_ramp_with_the_averaged_actor(
+    tmp_path, monkeypatch
+):
+    """--act_averaged: on the perturbation ramp the actor samples the actions; at full share,
+    the averaged actor (sampled too) once the agent has made 3 x --average_actor updates; a run
+    resumes exactly with it."""
+    # No ramp: every episode is at full share, and the average plays from 3 x 10 updates on.
+    calls = actions_of_a_run(
+        monkeypatch, tmp_path / "warmup", n_games=6, average_actor=10, act_averaged=True,
+        start_noise=0.1,
+    )  # fmt: skip
+    assert not any(deterministic for _, _, deterministic, _ in calls)
+    assert all(averaged == (updates >= 30) for _, updates, _, averaged in calls)
+    assert {averaged for *_, averaged in calls} == {False, True}
+    # A ramp of 3 episodes: the actor plays on it, past the 3 x 2 updates too.
+    settings = dict(
+        average_actor=2, act_averaged=True, start_noise=0.1, perturb_ramp=3, save_every=2
+    )
     straight, split = tmp_path / "straight", tmp_path / "split"
-    assert train_tiny(straight, n_games=6, **settings)[0].finished
-    assert not any(deterministic for _, deterministic, _ in calls)
-    assert all(averaged == (updates >= 30) for updates, _, averaged in calls)
-    assert {averaged for _, _, averaged in calls} == {False, True}
+    calls = actions_of_a_run(monkeypatch, straight, n_games=6, **settings)
+    on_ramp = [(updates, averaged) for n, updates, _, averaged in calls if n < 0.0999]
+    at_full = [(updates, averaged) for n, updates, _, averaged in calls if n > 0.0999]
+    assert not any(averaged for _, averaged in on_ramp)
+    assert any(updates >= 6 for updates, _ in on_ramp)
+    assert at_full and all(averaged == (updates >= 6) for updates, averaged in at_full)
     assert train_tiny(split, n_games=3, **settings)[0].finished
     assert train_tiny(split, n_games=6, recover=True)[0].finished
     assert_same_run(straight, split, 6)

@@ -148,9 +148,10 @@ class RunConfig:
         ZERO_TO_ONE,
     )  # fmt: skip
     act_averaged: bool = setting(
-        False, "training episodes act with the averaged actor (sampled, as the actor would), "
-        "from the moment it has averaged over --average_actor updates: the episodes that solve "
-        "the run are then played by the policy the run hands over", SWITCH,
+        False, "training episodes at the perturbations' full share (after --perturb_ramp) act "
+        "with the averaged actor (sampled, as the actor would) once the agent has made 3 x "
+        "--average_actor updates: the episodes that can solve the run are then played by the "
+        "policy the run hands over", SWITCH,
     )  # fmt: skip
     # ---- the run
     seed: int | None = setting(

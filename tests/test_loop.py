@@ -296,23 +296,17 @@ def actions_of_a_run(monkeypatch, run_dir, **settings) -> list[tuple[float, int,
     """(episode's start noise, updates made, deterministic, averaged) of every action a tiny run
     chooses."""
     from agent.agent import SACAgent
-    from training import loop
 
     calls: list[tuple[float, int, bool, bool]] = []
-    real_choose, real_run_episode = SACAgent.choose_action, loop.run_episode
-    noise = [0.0]
-
-    def spy_choose(self, observation, deterministic=False, averaged=False):
-        calls.append((noise[0], self.update_count, deterministic, averaged))
-        return real_choose(self, observation, deterministic, averaged)
-
-    def spy_episode(env, *args, **kwargs):
-        noise[0] = env.unwrapped.start_noise
-        return real_run_episode(env, *args, **kwargs)
-
+    real_choose = SACAgent.choose_action
     with monkeypatch.context() as patch:
+        episodes = perturbations_of_each_episode(patch)
+
+        def spy_choose(self, observation, deterministic=False, averaged=False):
+            calls.append((episodes[-1][0], self.update_count, deterministic, averaged))
+            return real_choose(self, observation, deterministic, averaged)
+
         patch.setattr(SACAgent, "choose_action", spy_choose)
-        patch.setattr(loop, "run_episode", spy_episode)
         assert train_tiny(run_dir, **settings)[0].finished
     return calls
 

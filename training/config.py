@@ -20,6 +20,7 @@ from typing import Any
 SEED_LIMIT = 2**32  # every generator of a run (Python, NumPy, TensorFlow) accepts 0 .. 2**32 - 1
 # Environment switches of bolla rolla that a run passes to its constructor.
 BOLLA_ROLLA_OPTIONS = ("upright", "relative_x")
+AVERAGE_WARMUP = 3  # --act_averaged: windows of --average_actor updates before the average plays
 
 
 class ConfigError(ValueError):
@@ -149,9 +150,9 @@ class RunConfig:
     )  # fmt: skip
     act_averaged: bool = setting(
         False, "training episodes at the perturbations' full share (after --perturb_ramp) act "
-        "with the averaged actor (sampled, as the actor would) once the agent has made 3 x "
-        "--average_actor updates: the episodes that can solve the run are then played by the "
-        "policy the run hands over", SWITCH,
+        "with the averaged actor (sampled, as the actor would) once the agent has made "
+        f"{AVERAGE_WARMUP} x --average_actor updates: the episodes that can solve the run are "
+        "then played by the policy the run hands over", SWITCH,
     )  # fmt: skip
     # ---- the run
     seed: int | None = setting(

@@ -28,7 +28,13 @@ import numpy as np
 from training import checkpoints as ckpt
 from training import random_state
 from training.callbacks import LOSS_NAMES, Callback, EpisodeReport, ProgressBar, StopTraining
-from training.config import COMMAND_LINE, RunConfig, check_fits_in_memory, resumable_settings
+from training.config import (
+    AVERAGE_WARMUP,
+    COMMAND_LINE,
+    RunConfig,
+    check_fits_in_memory,
+    resumable_settings,
+)
 from training.locking import FolderInUse, lock_run
 from training.log import LOG_FILE, CsvLog, prepare_for_resume
 from training.runs import (
@@ -258,9 +264,6 @@ class LossMeans:
 
     def means(self) -> dict[str, float]:
         return {k: self.sums[k] / n for k, n in self.counts.items() if n}
-
-
-AVERAGE_WARMUP = 3  # --act_averaged: windows of --average_actor updates before the average plays
 
 
 def push_steps(every: int, max_steps: int) -> range:

@@ -18,6 +18,7 @@ Every setting is declared once, in training/config.py; the loop is training/loop
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,6 +126,8 @@ def caused_by_ctrl_c(exc: BaseException | None) -> bool:
 
 
 def run_as_script() -> int:
+    # A crash in native code (TensorFlow, pymunk, SDL) then prints the Python stack it hit.
+    faulthandler.enable()
     try:
         from training.signals import interrupt_on_sigterm
 

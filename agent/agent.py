@@ -253,13 +253,17 @@ class SACAgent:
             tf.TensorSpec(block, tf.float32),  # terminated
             tf.TensorSpec((*block, self.policy_samples, n_actions), tf.float32),  # actor noise
         )
-        # One compiled call runs K updates and also returns the actor's new weights, so acting
-        # needs no separate read of the variables. The noise is drawn in NumPy and handed in:
-        # the eager path then sees the same numbers, and a call is a single XLA launch (a
-        # TensorFlow random op around it cost about a millisecond per call).
-        actor_weights = actor_variables(self.actor)
+        # One compiled call runs K updates and also returns the new weights of the actor (and
+        # of the averaged actor), so acting needs no separate read of the variables. The noise
+        # is drawn in NumPy and handed in: the eager path then sees the same numbers, and a call
+        # is a single XLA launch (a TensorFlow random op around it cost about a millisecond).
+        actors = [self.actor] + ([self.average_actor] if self.average_actor is not None else [])
+        snapshots = [actor_variables(actor) for actor in actors]
         self._learn_function = tf.function(
-            lambda *args: (*self._run_updates(*args), [tf.identity(v) for v in actor_weights]),
+            lambda *args: (
+                *self._run_updates(*args),
+                [[tf.identity(v) for v in variables] for variables in snapshots],
+            ),
             input_signature=signature,
             jit_compile=jit_compile,
         )
@@ -358,13 +362,15 @@ class SACAgent:
             dtype=np.float32,
         )
         batch.append(tf.convert_to_tensor(noise))
-        self._numpy_average = None
         if eager:
             losses, finite = self._run_updates(*batch)
-            self._numpy_actor = None
+            self._numpy_actor = self._numpy_average = None
         else:
-            losses, finite, weights = self._compiled_learn(*batch)
+            losses, finite, (weights, *average) = self._compiled_learn(*batch)
             self._numpy_actor = NumpyActor(self.actor, [w.numpy() for w in weights])
+            self._numpy_average = (
+                NumpyActor(self.average_actor, [w.numpy() for w in average[0]]) if average else None
+            )
         losses, finite = losses.numpy(), finite.numpy()
         skipped = len(finite) - int(np.count_nonzero(finite))
         self.update_count += len(finite)

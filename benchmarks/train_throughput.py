@@ -1,12 +1,16 @@
 """Environment steps per second of the full training loop (act + step + store + learn).
 
     python benchmarks/train_throughput.py [--steps 400] [--repeats 3] [--envs cartpole ...]
+        [--average_actor N [--act_averaged]]
 
 For each environment, with the default agent (512/256 networks, batch 256): the replay buffer is
 first filled with random transitions and the compiled update warmed up, then the loop main.py runs
 is timed over a fixed number of steps, with one update after every step (the reference's schedule)
 and with K updates in one compiled call after every K steps (--update_every K). Prints medians
-over the repeats; all figures come from one run, so compare them with each other.
+over the repeats; all figures come from one run, so compare them with each other. With
+`--average_actor N` the agent also keeps the averaged actor (one more weight update per update),
+and `--act_averaged` acts with it, as `main.py --act_averaged` does at the perturbations' full
+share.
 """
 
 from __future__ import annotations
@@ -23,12 +27,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 ENVS = ["cartpole", "standing", "bolla-rolla"]
 
 
-def measure(env, agent, steps: int, update_every: int) -> float:
+def measure(env, agent, steps: int, update_every: int, averaged: bool = False) -> float:
     """Steps per second of `steps` steps of the training loop."""
     observation, _ = env.reset()
     started = time.perf_counter()
     for step in range(1, steps + 1):
-        action = agent.choose_action(observation)
+        action = agent.choose_action(observation, averaged=averaged)
         next_observation, reward, terminated, truncated, _ = env.step(action)
         agent.remember(observation, action, reward, next_observation, terminated)
         observation = next_observation
@@ -46,7 +50,11 @@ def main() -> None:
     parser.add_argument("--update_every", type=int, default=8, help="K of the batched schedule")
     parser.add_argument("--envs", nargs="+", default=ENVS, help="environments to measure")
     parser.add_argument("--tf_threads", type=int, default=0, help="TF threads (0: default)")
+    parser.add_argument("--average_actor", type=int, default=0, help="averaged actor, N updates")
+    parser.add_argument("--act_averaged", action="store_true", help="act with the averaged actor")
     args = parser.parse_args()
+    if args.act_averaged and not args.average_actor:
+        parser.error("--act_averaged needs --average_actor N")
 
     from agent.agent import SACAgent, configure_threads
 
@@ -58,7 +66,12 @@ def main() -> None:
           f"{'K=' + str(args.update_every) + ' steps/s':>13} {'ratio':>6}")  # fmt: skip
     for name in args.envs:
         env = create_environment(name)
-        agent = SACAgent(env.observation_space.shape, env.action_space.shape[0], seed=0)
+        agent = SACAgent(
+            env.observation_space.shape,
+            env.action_space.shape[0],
+            seed=0,
+            average_actor=args.average_actor,
+        )
         observation, _ = env.reset(seed=0)
         for _ in range(2 * agent.batch_size):  # fill the buffer with random transitions
             action = env.action_space.sample()
@@ -69,9 +82,9 @@ def main() -> None:
         gc.freeze()  # as main.py does before its loop
         rates = {}
         for k in (1, args.update_every):
-            measure(env, agent, 2 * k, k)  # compile and warm up
+            measure(env, agent, 2 * k, k, args.act_averaged)  # compile and warm up
             rates[k] = statistics.median(
-                measure(env, agent, args.steps, k) for _ in range(args.repeats)
+                measure(env, agent, args.steps, k, args.act_averaged) for _ in range(args.repeats)
             )
         sizes = f"{env.observation_space.shape[0]}/{env.action_space.shape[0]}"
         ratio = rates[args.update_every] / rates[1]

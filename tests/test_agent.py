@@ -5,6 +5,7 @@ import pytest
 
 from agent import SACAgent
 from agent.agent import NETWORK_NAMES
+from agent.networks import NumpyActor
 from tests.point_env import PointEnv, evaluate
 
 STATE, ACTIONS, BATCH = 5, 2, 32
@@ -349,6 +350,13 @@ def test_the_averaged_actor_is_a_moving_average_of_the_actor(jit_compile):
     np.testing.assert_array_equal(  # without an averaged actor, averaged=True is the actor
         plain.choose_action(obs, True, averaged=True), plain.choose_action(obs, True)
     )
+    # Both actors act from the weights the update handed back: a fresh read of the variables
+    # gives the same actions.
+    for name, flag in (("actor", False), ("average_actor", True)):
+        fresh_mean, _ = NumpyActor(averaged.network(name))(obs)
+        np.testing.assert_array_equal(
+            averaged.choose_action(obs, deterministic=True, averaged=flag), np.tanh(fresh_mean)
+        )
 
 
 def test_the_averaged_actor_is_saved_and_resumes_exactly(tmp_path):

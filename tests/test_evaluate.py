@@ -143,6 +143,32 @@ def test_push_directions_are_both_and_seeded(controller, monkeypatch):
     assert pushes == again
 
 
+def test_pushes_to_one_side_and_at_chosen_steps(controller, monkeypatch):
+    pushes = []
+    make = controller.make_environment
+
+    def spying_environment(**kwargs):
+        env = make(**kwargs)
+        env.push = lambda strength: pushes.append((env.steps, strength))
+        return env
+
+    monkeypatch.setattr(controller, "make_environment", spying_environment)
+    both = tool.evaluate(controller, 3, 0.05, 0, push=0.5)
+    assert both["push_side"] == "both" and both["push_at"] == [50, 150, 250, 350]
+    drawn = list(pushes)
+    for side, sign in (("left", -1.0), ("right", 1.0)):
+        pushes.clear()
+        summary = tool.evaluate(controller, 3, 0.05, 0, push=0.5, push_side=side)
+        assert pushes == [(step, sign * 0.5) for step, _ in drawn]
+        assert summary["push_side"] == side
+    pushes.clear()
+    once = tool.evaluate(controller, 3, 0.05, 0, push=0.5, push_at=[120, 30, 120])
+    assert [step for step, _ in pushes] == [30, 120] * 3 and once["push_at"] == [30, 120]
+    assert once["pushes"] == 6 and once["recovered"] == 6 and once["full_episodes"] == 3
+    with pytest.raises(tool.PushScheduleError, match="episode cap of 400"):
+        tool.evaluate(controller, 1, 0.05, 0, push=0.5, push_at=[400])
+
+
 def test_stochastic_evaluation_is_seeded_too(controller):
     first = tool.evaluate(controller, 2, 0.05, 3, deterministic=False)
     assert first == tool.evaluate(controller, 2, 0.05, 3, deterministic=False)
@@ -161,6 +187,7 @@ def test_the_command_prints_a_table_and_json(run, capsys):
         assert key in summary
     assert summary["episodes"] == 3 and summary["seed"] == 0 and summary["start_noise"] == 0.05
     assert summary["push"] == 0.3 and summary["checkpoint_episode"] == 2
+    assert "after steps 50, 150, 250, 350" in table
     assert sum(summary["termination_reasons"].values()) + summary["full_episodes"] == 3
     assert summary["min_steps"] <= summary["mean_steps"] <= summary["max_steps"] <= 400
 
@@ -202,6 +229,10 @@ def test_bad_folders_exit_with_one_line(run, tmp_path, capsys):
         (["--push", "inf"], "--push"),
         (["--episodes", "0"], "--episodes"),
         (["--start_noise", "-0.1"], "--start_noise"),
+        (["--push_side", "up"], "--push_side"),
+        (["--push", "1", "--push_at", "-5"], "--push_at"),
+        (["--push_at", "100"], "need --push"),
+        (["--push_side", "left"], "need --push"),
         ([], "is not a folder"),
     ],
 )
@@ -211,3 +242,8 @@ def test_bad_arguments_exit_2_in_one_line(tmp_path, args, message):
     assert result.returncode == 2
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and message in lines[0] and "Traceback" not in result.stderr
+
+
+def test_a_push_past_the_cap_exits_2_in_one_line(run, capsys):
+    assert call_main(tool.main, run, "--push", "1", "--push_at", "50", "400") == 2
+    assert "episode cap of 400" in error_line(capsys, "evaluate.py")

@@ -3,6 +3,7 @@
     python tools/evaluate.py save/CartpoleEnvironment
     python tools/evaluate.py results/standing-seed0 --episodes 50 --start_noise 0.1
     python tools/evaluate.py save/BollaRollaEnvironment --push 0.5 --json
+    python tools/evaluate.py results/standing-seed0 --push 1.0 --push_side right --push_at 150
 
 The folder is a run folder made by main.py (the actor of its newest checkpoint that verifies is
 used; damaged ones are reported in one line each and skipped) or a results folder holding
@@ -17,7 +18,10 @@ deterministically (tanh of its mean action) unless --stochastic.
 With --push STRENGTH the policy is also pushed: after 50, 150, 250 and 350 steps of an episode
 (while it goes on), the pole or the torso gets a horizontal velocity change of STRENGTH * 100 px/s
 to the left or to the right (drawn from --seed). A push counts as recovered when the episode
-goes on for at least 50 more steps, or reaches its cap without a termination.
+goes on for at least 50 more steps, or reaches its cap without a termination; an episode that
+lasts to its cap has survived every push for good. --push_at STEP [STEP ...] pushes after
+those steps instead, and --push_side left or right pushes to that side only (the default,
+both, draws each push's side), to see where a policy's balance gives way.
 
 The table lists the episodes, their mean / min / max length in steps, the full episodes (those
 that reach the cap) and how many ended for each termination reason. With --json the last line
@@ -45,13 +49,25 @@ from training.policy import PolicyError, load_policy
 
 PROG = "evaluate.py"
 PUSH_EVERY = 100  # steps between pushes, the first after 50
+PUSH_SIDES = ("both", "left", "right")
 RECOVERY_STEPS = 50  # a push is survived when the episode goes on this many steps after it
+
+
+class PushScheduleError(ValueError):
+    """Push steps the episodes never reach."""
 
 
 def finite_number(text: str) -> float:
     value = float(text)
     if not math.isfinite(value) or value < 0:
         raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def step_number(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a step number >= 0, got {text!r}")
     return value
 
 
@@ -85,6 +101,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="STRENGTH",
         help="push the pole/torso by STRENGTH * 100 px/s, left or right, every 100 steps",
     )
+    parser.add_argument(
+        "--push_side",
+        "--push-side",
+        choices=PUSH_SIDES,
+        default="both",
+        help="push to this side only (default both: each push's side drawn from --seed)",
+    )
+    parser.add_argument(
+        "--push_at",
+        "--push-at",
+        type=step_number,
+        nargs="+",
+        metavar="STEP",
+        help="push after these steps (default 50 150 250 350)",
+    )
     parser.add_argument("--stochastic", action="store_true", help="sample the policy's actions")
     parser.add_argument("--json", action="store_true", help="end with one line of JSON")
     return parser
@@ -97,12 +128,15 @@ def run_episode(
     push: float | None,
     directions: np.ndarray,
     deterministic: bool,
+    push_at: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """One episode from reset(seed); returns its steps, return, end and pushes."""
+    """One episode from reset(seed); returns its steps, return, end and pushes.
+
+    The pushes come after the steps `push_at` (default every 100 steps from 50), the i-th to
+    the side `directions[i]` (-1 left, +1 right)."""
     observation, _ = env.reset(seed=seed)
-    schedule = dict(
-        zip(push_steps(PUSH_EVERY, env.max_episode_steps), directions.tolist(), strict=False)
-    )
+    steps_pushed = push_steps(PUSH_EVERY, env.max_episode_steps) if push_at is None else push_at
+    schedule = dict(zip(steps_pushed, directions.tolist(), strict=False))
     pushed_at: list[int] = []
     episode_return = 0.0
     while True:
@@ -133,21 +167,37 @@ def evaluate(
     seed: int,
     push: float | None = None,
     deterministic: bool = True,
+    push_side: str = "both",
+    push_at: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """Run `episodes` episodes of `policy` (training.policy.Policy) and summarise them."""
+    """Run `episodes` episodes of `policy` (training.policy.Policy) and summarise them.
+
+    `push_side` "left" or "right" turns every push to that side; `push_at` replaces the push
+    steps (see `run_episode`)."""
+    if push_side not in PUSH_SIDES:
+        raise ValueError(f"push_side must be one of {PUSH_SIDES}, got {push_side!r}")
+    if push_at is not None:
+        push_at = sorted(set(push_at))
     episode_seeds, push_seed, action_seed = np.random.SeedSequence(seed).spawn(3)
     seeds = episode_seeds.generate_state(episodes).tolist()
     push_rng = np.random.default_rng(push_seed)
     policy.rng = np.random.default_rng(action_seed)
     env = policy.make_environment(start_noise=start_noise)
     try:
+        max_steps = env.max_episode_steps
+        if push_at is not None and push_at[-1] >= max_steps:
+            raise PushScheduleError(
+                f"--push_at {push_at[-1]}: pushes must come before the episode cap of {max_steps}"
+            )
+        n_pushes = len(push_steps(PUSH_EVERY, max_steps) if push_at is None else push_at)
         results = []
         for episode_seed in seeds:
-            directions = push_rng.choice(
-                [-1.0, 1.0], size=len(push_steps(PUSH_EVERY, env.max_episode_steps))
+            directions = push_rng.choice([-1.0, 1.0], size=n_pushes)
+            if push_side != "both":
+                directions = np.full(n_pushes, -1.0 if push_side == "left" else 1.0)
+            results.append(
+                run_episode(policy, env, episode_seed, push, directions, deterministic, push_at)
             )
-            results.append(run_episode(policy, env, episode_seed, push, directions, deterministic))
-        max_steps = env.max_episode_steps
     finally:
         env.close()
     steps = [r["steps"] for r in results]
@@ -170,6 +220,8 @@ def evaluate(
     }
     if push is not None:
         summary["push"] = push
+        summary["push_side"] = push_side
+        summary["push_at"] = list(push_steps(PUSH_EVERY, max_steps) if push_at is None else push_at)
         summary["pushes"] = sum(r["pushes"] for r in results)
         summary["recovered"] = sum(r["recovered"] for r in results)
     return summary
@@ -202,7 +254,9 @@ def format_table(summary: dict[str, Any]) -> str:
         ("terminations", reasons),
     ]
     if "push" in summary:
-        rows.append(("push", f"{summary['push']:g} (x 100 px/s, left or right)"))
+        side = "left or right" if summary["push_side"] == "both" else summary["push_side"]
+        at = ", ".join(map(str, summary["push_at"]))
+        rows.append(("push", f"{summary['push']:g} (x 100 px/s, {side}) after steps {at}"))
         rows.append(("pushes", str(summary["pushes"])))
         rows.append(
             ("recovered", f"{summary['recovered']} of {summary['pushes']} (>= 50 more steps)")
@@ -213,18 +267,25 @@ def format_table(summary: dict[str, Any]) -> str:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
+    if args.push is None and (args.push_side != "both" or args.push_at is not None):
+        raise ToolError("--push_side and --push_at need --push STRENGTH")
     try:
         policy = load_policy(args.folder, warn=lambda message: warn(PROG, message))
     except PolicyError as error:
         raise ToolError(str(error)) from None
-    summary = evaluate(
-        policy,
-        args.episodes,
-        args.start_noise,
-        args.seed,
-        push=args.push,
-        deterministic=not args.stochastic,
-    )
+    try:
+        summary = evaluate(
+            policy,
+            args.episodes,
+            args.start_noise,
+            args.seed,
+            push=args.push,
+            deterministic=not args.stochastic,
+            push_side=args.push_side,
+            push_at=args.push_at,
+        )
+    except PushScheduleError as error:
+        raise ToolError(str(error)) from None
     print(format_table(summary), flush=True)
     if args.json:
         print(json.dumps(summary, sort_keys=True), flush=True)

@@ -480,7 +480,7 @@ def test_a_report_can_evaluate_every_finished_trial(reference, tmp_path, capsys)
     out = tmp_path / "evaluated"
     assert call_main(sweep.main, "--report", reference, "--out", out, "--evaluate", "3") == 0
     printed = capsys.readouterr().out
-    assert "full, noise 0.2" in printed and "recovered, push 1.0" in printed
+    assert "full, noise 0.2" in printed and "recovered, full, push 1.0" in printed
     rows = read_csv(out / sweep.EVALUATION_FILE)
     assert sorted(f"{r['setting']},seed={r['seed']}" for r in rows) == sorted(KEYS)
     for row in rows:
@@ -490,9 +490,8 @@ def test_a_report_can_evaluate_every_finished_trial(reference, tmp_path, capsys)
             args = [run_dir, "--episodes", "3", "--start_noise", str(start_noise), "--json"]
             assert call_main(evaluate.main, *args, *(["--push", str(push)] if push else [])) == 0
             direct = json.loads(capsys.readouterr().out.splitlines()[-1])
-            if push is None:
-                assert int(row[f"full_{name}"]) == direct["full_episodes"]
-            else:
+            assert int(row[f"full_{name}"]) == direct["full_episodes"]
+            if push is not None:
                 assert int(row[f"recovered_{name}"]) == direct["recovered"]
                 assert int(row[f"pushes_{name}"]) == direct["pushes"]
     assert call_main(sweep.main, "--report", reference, "--evaluate", "0") == 2

@@ -44,7 +44,8 @@ Outputs in <storage>/<name>/ (read from the run folders, never from Ray's own fi
   curves.png    100-episode average score against episode, IQM across seeds with a 95% band
   evaluation.csv  with --evaluate [N]: every finished trial's final policy under
                 tools/evaluate.py (N episodes per measure, default 20): full episodes at start
-                noise 0, 0.05, 0.2 and pushes of 0.5 and 1.0 recovered; the table is printed
+                noise 0, 0.05, 0.2; with pushes of 0.5 and 1.0, the pushes recovered and the
+                full episodes; the table is printed
   runs/         the run folders;   tune/   Ray Tune's experiment (its TensorBoard scalars too:
                 tensorboard --logdir <storage>/<name>)
 """
@@ -953,8 +954,8 @@ def _as_recorded(sweep_dir: Path, trial: Trial) -> Trial:
 
 
 # What --evaluate measures of every finished trial's final policy (tools/evaluate.py, the
-# README's robustness columns): full episodes from three start noises, pushes recovered at two
-# strengths (from the default start noise).
+# README's robustness columns): full episodes from three start noises, and at two push
+# strengths (from the default start noise) the pushes recovered and the full episodes.
 EVALUATIONS = (
     ("noise_0", 0.0, None),
     ("noise_0.05", 0.05, None),
@@ -991,9 +992,8 @@ def evaluate_trials(out_dir: Path, study: Study, episodes: int, seed: int = 0) -
         }
         for name, start_noise, push in EVALUATIONS:
             summary = evaluate(policy, episodes, start_noise, seed, push=push)
-            if push is None:
-                row[f"full_{name}"] = summary["full_episodes"]
-            else:
+            row[f"full_{name}"] = summary["full_episodes"]
+            if push is not None:
                 row[f"recovered_{name}"] = summary["recovered"]
                 row[f"pushes_{name}"] = summary["pushes"]
         rows.append(row)
@@ -1009,7 +1009,9 @@ def evaluate_trials(out_dir: Path, study: Study, episodes: int, seed: int = 0) -
 def format_evaluation(rows: list[dict[str, Any]]) -> str:
     header = ["setting", "seed", "solved at", "ckpt"]
     header += [f"full, {n.replace('_', ' ')}" for n, _, p in EVALUATIONS if p is None]
-    header += [f"recovered, {n.replace('_', ' ')}" for n, _, p in EVALUATIONS if p is not None]
+    header += [
+        f"recovered, full, {n.replace('_', ' ')}" for n, _, p in EVALUATIONS if p is not None
+    ]
     lines = [header]
     for row in rows:
         n = row["evaluation_episodes"]
@@ -1024,13 +1026,13 @@ def format_evaluation(rows: list[dict[str, Any]]) -> str:
             else:
                 recovered, pushes = row[f"recovered_{name}"], row[f"pushes_{name}"]
                 share = f" ({100 * recovered / pushes:.0f} %)" if pushes else ""
-                line.append(f"{recovered}/{pushes}{share}")
+                line.append(f"{recovered}/{pushes}{share}, {row[f'full_{name}']}/{n}")
         lines.append(line)
     text = _aligned(lines)
     text.append(
         "deterministic policy (tools/evaluate.py) of each finished trial's newest good "
-        "checkpoint; full: episodes that reached the cap at that start noise; recovered: pushes "
-        "after which the episode went on 50 steps (start noise 0.05)"
+        "checkpoint; full: episodes that reached the cap (at that start noise, or pushed); "
+        "recovered: pushes after which the episode went on 50 steps (start noise 0.05)"
     )
     return "\n".join(text)
 
@@ -1177,7 +1179,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--evaluate", type=int, nargs="?", const=20, default=None, metavar="EPISODES",
         help="also evaluate every finished trial's final policy (tools/evaluate.py, "
         "deterministic, EPISODES episodes each, default 20): full episodes at start noise 0, "
-        "0.05 and 0.2, pushes of 0.5 and 1.0 recovered; written to evaluation.csv",
+        "0.05 and 0.2, pushes of 0.5 and 1.0 recovered and full episodes with them; written to "
+        "evaluation.csv",
     )  # fmt: skip
     ray_group = parser.add_argument_group("Ray")
     ray_group.add_argument(

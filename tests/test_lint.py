@@ -1,5 +1,7 @@
-"""The code base passes ruff's lint rules and formatting (configured in pyproject.toml)."""
+"""The code base passes ruff's lint rules and formatting (configured in pyproject.toml), and
+the environment it runs in is the one the requirement files pin."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -21,3 +23,28 @@ def test_ruff_check():
 def test_ruff_format():
     result = _ruff("format", "--check", ".")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_requirement_is_pinned_and_installed_at_its_pin():
+    """Each line of requirements*.txt is `name==version` (a fresh clone then installs what the
+    repo is tested with) and that version is the one installed here."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    wrong = []
+    for path in sorted(REPO.glob("requirements*.txt")):
+        for line in path.read_text().splitlines():
+            line = line.split("#")[0].strip()
+            if not line:
+                continue
+            match = re.fullmatch(r"([A-Za-z0-9_.-]+)(\[[a-z,]+\])?==([^\s=]+)", line)
+            if match is None:
+                wrong.append(f"{path.name}: not pinned: {line}")
+                continue
+            name, _, pinned = match.groups()
+            try:
+                installed = version(name)
+            except PackageNotFoundError:
+                installed = "not installed"
+            if installed != pinned:
+                wrong.append(f"{path.name}: {name}=={pinned}, installed {installed}")
+    assert not wrong, "\n".join(wrong)

@@ -127,7 +127,10 @@ def caused_by_ctrl_c(exc: BaseException | None) -> bool:
 
 def run_as_script() -> int:
     # A crash in native code (TensorFlow, pymunk, SDL) then prints the Python stack it hit.
-    faulthandler.enable()
+    try:
+        faulthandler.enable(file=sys.__stderr__)
+    except (AttributeError, OSError, ValueError):  # no stderr file to print to
+        pass
     try:
         from training.signals import interrupt_on_sigterm
 

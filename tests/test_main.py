@@ -409,6 +409,24 @@ def test_ctrl_c_inside_a_native_import_is_the_same_one_line(monkeypatch, capsys)
         main.run_as_script()
 
 
+def test_a_native_crash_prints_the_python_stack_it_hit():
+    """main.py turns on faulthandler: an abort in native code (here os.abort() where training
+    would start) prints where in the Python code it happened instead of only "Aborted"."""
+    import subprocess
+    import sys
+
+    env = subprocess_env()
+    env.pop("PYTHONFAULTHANDLER", None)
+    code = "import os, main; main.main = lambda argv=None: os.abort(); main.run_as_script()"
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=main.Path(main.__file__).parent, env=env,
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == -signal.SIGABRT
+    assert "Fatal Python error: Aborted" in result.stderr
+    assert "main.py" in result.stderr and "run_as_script" in result.stderr
+
+
 # ------------------------------------------------------------------------------------------
 # The end-to-end learning check
 

@@ -166,6 +166,10 @@ class BollaRollaEnvironment(HumanoidEnvironment):
         values[self._x_index] -= values[self.PLANK_X_INDEX]  # the plank's own x becomes 0
         return values.tolist()
 
+    def _mirror_x_offset(self) -> float:
+        # Measured from the plank centre, a horizontal position is simply reversed.
+        return 0.0 if self.relative_x else super()._mirror_x_offset()
+
     def _check_done(self, state: list[float]) -> str | None:
         if abs(state[3]) > self.MAX_PLANK_ANGLE:
             return "plank tilted"

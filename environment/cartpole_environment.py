@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import pymunk
 
-from environment.environment import BROWN, DT, POSITION_SCALE, SCREEN_SIZE, BaseEnvironment
+from environment.environment import (
+    BROWN,
+    DT,
+    MIRROR_X,
+    POSITION_SCALE,
+    SCREEN_SIZE,
+    BaseEnvironment,
+    Mirror,
+)
 
 # The hot path talks to chipmunk through pymunk's own C bindings when they are there: reading
 # the four observed numbers this way costs a third of the Vec2d-building attribute route, and
@@ -33,6 +42,17 @@ except (ImportError, AttributeError):  # another pymunk build: the public attrib
     _velocity = pymunk.Body.velocity.fget
     _angle = pymunk.Body.angle.fget
     _angular_velocity = pymunk.Body.angular_velocity.fget
+
+
+# Reflected about x = 300 px: the cart's x and every velocity and angle change sign; so does the
+# force. (The start impulse is not reflected: it is the start, not the dynamics.)
+_MIRROR = Mirror(
+    index=np.arange(4),
+    sign=np.array([-1.0, -1.0, -1.0, -1.0]),
+    offset=np.array([2 * MIRROR_X / POSITION_SCALE, 0.0, 0.0, 0.0]),
+    action_index=np.array([0]),
+    action_sign=np.array([-1.0]),
+)
 
 
 class CartpoleEnvironment(BaseEnvironment):
@@ -110,6 +130,10 @@ class CartpoleEnvironment(BaseEnvironment):
     @property
     def camera_subject(self) -> pymunk.Body:
         return self.cart
+
+    @property
+    def mirror(self) -> Mirror:
+        return _MIRROR
 
     def _create_objects(self) -> None:
         space = self.space

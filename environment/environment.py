@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -40,6 +41,7 @@ MAX_EPISODE_STEPS = 400
 GRAVITY = (0.0, 981.0)  # px/s^2, y grows downward
 
 POSITION_SCALE = 100.0  # observed positions and linear velocities are divided by this
+MIRROR_X = SCREEN_SIZE[0] / 2  # px: every scene is symmetric about this vertical line
 BACKGROUND_COLOR = (255, 255, 255)
 BROWN = (139, 69, 19, 255)  # pole and plank
 CYAN = (32, 175, 205, 255)  # ball
@@ -133,6 +135,32 @@ class BodyStateReader:
         return np.frombuffer(self._buffer.float_buf(), dtype=np.float64)
 
 
+@dataclass(frozen=True)
+class Mirror:
+    """A task seen in a mirror: the scene reflected about the vertical line x = `MIRROR_X`.
+
+    `observation(obs)` is how the reflected scene is observed: `offset + sign * obs[index]`
+    (left and right parts swapped, horizontal positions reflected, horizontal velocities,
+    angles and angular velocities reversed). `action(a)` is the action that does in the
+    reflected scene what `a` does in this one: `action_sign * a[action_index]`. Both are
+    their own inverse.
+    """
+
+    index: np.ndarray
+    sign: np.ndarray
+    offset: np.ndarray
+    action_index: np.ndarray
+    action_sign: np.ndarray
+
+    def observation(self, observation: Any) -> np.ndarray:
+        values = np.asarray(observation, dtype=np.float64)[..., self.index]
+        return (self.offset + self.sign * values).astype(np.float32)
+
+    def action(self, action: Any) -> np.ndarray:
+        values = np.asarray(action, dtype=np.float64)[..., self.action_index]
+        return (self.action_sign * values).astype(np.float32)
+
+
 class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
     """Common machinery of the pymunk tasks; a subclass's docstring is its specification.
 
@@ -163,6 +191,16 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
     an impulse (mass px/s) at a world point of one of the space's dynamic bodies, and
     `pick_body(point)` finds the dynamic body under a world point (what a mouse drag grabs).
     Both validate their numbers (finite, else `ValueError`) and need a `reset` first.
+
+    ## Mirror
+    Every task is symmetric about the vertical line x = 300 px: its bodies, rules and rewards
+    look the same in a mirror. `mirror` (a `Mirror`, after `reset`) maps an observation and an
+    action to their reflections, so a transition reflected is one the task can produce too -
+    up to the order in which the physics solver treats contacts: one step from a reflected
+    state of a humanoid on its feet differs from the reflected step by a fraction of a rad/s in
+    the limbs' angular velocities, less than a step from the same state differs with and
+    without chipmunk's contact cache, which the observation does not hold. Training's
+    `--mirror` learns from every transition and its reflection.
 
     ## Camera
     Every frame (window, `rgb_array`, recording) is 600 x 600. At `zoom` 1 it shows the world's
@@ -287,6 +325,11 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
     @property
     def camera_subject(self) -> pymunk.Body:
         """The body whose x the zoomed camera follows (the cart, the torso)."""
+        raise NotImplementedError
+
+    @property
+    def mirror(self) -> Mirror:
+        """The task's reflection about x = `MIRROR_X` (see "Mirror"); needs a `reset` first."""
         raise NotImplementedError
 
     # -------------------------------------------------------------- gym API

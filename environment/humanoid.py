@@ -22,7 +22,14 @@ from typing import ClassVar
 import numpy as np
 import pymunk
 
-from environment.environment import DT, POSITION_SCALE, BaseEnvironment, BodyStateReader
+from environment.environment import (
+    DT,
+    MIRROR_X,
+    POSITION_SCALE,
+    BaseEnvironment,
+    BodyStateReader,
+    Mirror,
+)
 
 PART_FRICTION = 1.0
 PART_ELASTICITY = 0.1
@@ -132,6 +139,16 @@ _get_angular_velocity = pymunk.Body.angular_velocity.fget
 _set_angular_velocity = pymunk.Body.angular_velocity.fset
 
 
+def mirror_name(name: str) -> str:
+    """The part a mirror puts in the place of `name`: left and right swap, the torso stays."""
+    side = {"_l": "_r", "_r": "_l"}.get(name[-2:])
+    return name[:-2] + side if side else name
+
+
+# Columns that change sign in a mirror (a body's angle also gets an offset: see _build_mirror).
+_MIRRORED_COLUMNS = ("x", "angle", "vx", "angular_velocity")
+
+
 def kick(bodies: list[pymunk.Body], gains: list[float], action: list[float]) -> None:
     """Angular-impulse actuation: each limb's angular velocity grows by action * gain.
 
@@ -164,6 +181,7 @@ class HumanoidEnvironment(BaseEnvironment):
     """
 
     PARTS: ClassVar[tuple[str, ...]]
+    _mirror: Mirror | None = None  # built at the first reset
     TORSO_POSITION: ClassVar[tuple[float, float]]  # px
     ACTUATED: ClassVar[tuple[str, ...]]
     OBSERVED: ClassVar[tuple[str, ...]]
@@ -208,6 +226,48 @@ class HumanoidEnvironment(BaseEnvironment):
         self._obs_index = np.array(index, dtype=np.intp)
         self._obs_divisor = np.array(divisor, dtype=np.float64)
         self._x_index = np.array(x_index, dtype=np.intp)  # the horizontal positions in it
+        if self._mirror is None:
+            self._mirror = self._build_mirror(layout)
+
+    @property
+    def mirror(self) -> Mirror:
+        self._require_space("mirror")
+        return self._mirror
+
+    def _mirror_x_offset(self) -> float:
+        """Twice the mirror line in observation units: a horizontal position x becomes this - x."""
+        return 2 * MIRROR_X / POSITION_SCALE
+
+    def _build_mirror(self, layout: list[tuple[pymunk.Body, tuple[str, ...]]]) -> Mirror:
+        """The reflection of this observation layout (built before the start noise, so every
+        body still has its start angle): a part's values go to its mirror part's place; a body
+        starting at angle a0 whose mirror part starts at b0 has angle a0 + b0 - a reflected
+        (the plank and the torso: -a and pi - a); props mirror onto themselves."""
+        bodies = self.humanoid.bodies
+        names = {body: name for name, body in bodies.items()}
+        place = {}
+        for body, columns in layout:
+            for column in columns:
+                place[body, column] = len(place)
+        index, sign, offset = [], [], []
+        for body, columns in layout:
+            mate = bodies[mirror_name(names[body])] if body in names else body
+            for column in columns:
+                index.append(place[mate, column])
+                sign.append(-1.0 if column in _MIRRORED_COLUMNS else 1.0)
+                offset.append(
+                    self._mirror_x_offset() if column == "x"
+                    else body.angle + mate.angle if column == "angle"
+                    else 0.0
+                )  # fmt: skip
+        actions = list(self.ACTUATED)
+        return Mirror(
+            index=np.array(index, dtype=np.intp),
+            sign=np.array(sign),
+            offset=np.array(offset),
+            action_index=np.array([actions.index(mirror_name(n)) for n in actions], np.intp),
+            action_sign=-np.ones(len(actions)),
+        )
 
     def _step_simulation(self, action: list[float]) -> None:
         kick(self._actuated, self._gains, action)

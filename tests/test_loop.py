@@ -241,6 +241,33 @@ def test_a_margin_penalty_changes_what_the_agent_learns_from_not_the_score(tmp_p
     assert all(float(r["score"]) in (int(r["steps"]) - 1, int(r["steps"])) for r in rows)
 
 
+def test_mirror_also_remembers_every_transition_reflected(tmp_path, monkeypatch):
+    """--mirror: each step stores its transition, then the same one seen in the mirror
+    (observations and action reflected, the same reward and end), in the buffer."""
+    from agent.agent import SACAgent
+    from environment import CartpoleEnvironment
+
+    remembered = []
+    real_remember = SACAgent.remember
+
+    def spy(self, *transition):
+        remembered.append(transition)
+        real_remember(self, *transition)
+
+    monkeypatch.setattr(SACAgent, "remember", spy)
+    result, _ = train_tiny(tmp_path / "run", n_games=3, mirror=True, margin_penalty=0.5)
+    assert len(remembered) == 2 * result.total_steps
+    env = CartpoleEnvironment()
+    env.reset(seed=0)
+    for seen, reflected in zip(remembered[::2], remembered[1::2], strict=True):
+        state, action, reward, new_state, terminated = seen
+        np.testing.assert_allclose(reflected[0], env.mirror.observation(state), rtol=1e-6)
+        np.testing.assert_allclose(reflected[1], -np.asarray(action), rtol=1e-6)
+        assert reflected[2] == reward and reflected[4] == terminated
+        np.testing.assert_allclose(reflected[3], env.mirror.observation(new_state), rtol=1e-6)
+    assert any(abs(s[0][0] - 3.0) > 0.01 for s in remembered[::2])  # the cart did move
+
+
 def perturbations_of_each_episode(monkeypatch) -> list[tuple[float, float | None]]:
     """Record (start noise, push strength) of every episode a run plays from now on."""
     from training import loop

@@ -148,6 +148,11 @@ class RunConfig:
         "solving still count the environment's reward; 0: off)",
         ZERO_TO_ONE,
     )  # fmt: skip
+    mirror: bool = setting(
+        False, "also learn from every transition reflected left to right (every task is "
+        "symmetric about the scene's centre line): two transitions per step, both sides of "
+        "every push", SWITCH,
+    )  # fmt: skip
     act_averaged: bool = setting(
         False, "training episodes at the perturbations' full share (after --perturb_ramp) act "
         "with the averaged actor (sampled, as the actor would) once the agent has made "

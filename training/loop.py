@@ -210,13 +210,16 @@ def run_episode(
     push=None,
     margin_penalty=0.0,
     averaged_from: int | None = None,
+    mirror: bool = False,
 ) -> Episode:
     """One training episode: reset, then act, step, remember and learn until it ends.
 
     The score adds up the environment's rewards; the agent learns from them as they are, or
-    with a `margin_penalty` from `margin_reward`. The actor samples the actions, or the
-    averaged actor once the agent has made `averaged_from` updates (None: never)."""
+    with a `margin_penalty` from `margin_reward`, and with `mirror` from each transition's
+    reflection too (the same reward: the limits are symmetric). The actor samples the actions,
+    or the averaged actor once the agent has made `averaged_from` updates (None: never)."""
     observation, _ = env.reset()
+    reflect = env.unwrapped.mirror if mirror else None
     score, steps, done = 0.0, 0, False
     losses = LossMeans()
     while not done:
@@ -229,6 +232,11 @@ def run_episode(
         if margin_penalty:
             learned = margin_reward(env, reward, next_observation, margin_penalty)
         agent.remember(observation, action, learned, next_observation, terminated)
+        if reflect is not None:
+            agent.remember(
+                reflect.observation(observation), reflect.action(action), learned,
+                reflect.observation(next_observation), terminated,
+            )  # fmt: skip
         observation = next_observation
         score += reward
         steps += 1
@@ -425,7 +433,7 @@ class Trainer:
                 episode = run_episode(
                     self.env, self.agent, self.progress, self.config.update_every, self.stop,
                     self.pushes, margin_penalty=self.config.margin_penalty,
-                    averaged_from=self.averaged_from(),
+                    averaged_from=self.averaged_from(), mirror=self.config.mirror,
                 )  # fmt: skip
                 if not episode.complete:
                     break

@@ -199,8 +199,9 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
     up to the order in which the physics solver treats contacts: one step from a reflected
     state of a humanoid on its feet differs from the reflected step by a fraction of a rad/s in
     the limbs' angular velocities, less than a step from the same state differs with and
-    without chipmunk's contact cache, which the observation does not hold. Training's
-    `--mirror` learns from every transition and its reflection.
+    without chipmunk's contact cache, which the observation does not hold
+    (`benchmarks/mirror_error.py`). Training's `--mirror` learns from every transition and
+    its reflection.
 
     ## Camera
     Every frame (window, `rgb_array`, recording) is 600 x 600. At `zoom` 1 it shows the world's

@@ -116,3 +116,16 @@ def test_a_cartpole_moves_as_its_reflection():
         assert terminated == terminated_too
         if terminated:
             break
+
+
+@pytest.mark.parametrize("folder", ["bolla-rolla-upright-seed0", "standing-robust-seed0"])
+def test_a_reflected_step_is_closer_than_the_observation_determines_a_step(folder):
+    """benchmarks/mirror_error.py on a shipped agent's states: a reflected step departs from
+    the reflection of the step by less (median) than the same step departs from itself without
+    the contact cache the observation does not hold."""
+    from benchmarks.mirror_error import measure
+    from tests.policy_helpers import REPO
+
+    errors = measure(REPO / "results" / folder, episodes=2, every=10)
+    assert len(errors["reflection"]) >= 40
+    assert np.median(errors["reflection"]) < np.median(errors["contact cache"])

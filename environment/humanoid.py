@@ -181,11 +181,11 @@ class HumanoidEnvironment(BaseEnvironment):
     """
 
     PARTS: ClassVar[tuple[str, ...]]
-    _mirror: Mirror | None = None  # built at the first reset
     TORSO_POSITION: ClassVar[tuple[float, float]]  # px
     ACTUATED: ClassVar[tuple[str, ...]]
     OBSERVED: ClassVar[tuple[str, ...]]
     CAMERA_Y = FLOOR_POSITION[1]  # px
+    _mirror: Mirror | None = None  # built at the first reset (it needs the bodies)
 
     @property
     def push_body(self) -> pymunk.Body:

@@ -220,6 +220,7 @@ def run_episode(
     or the averaged actor once the agent has made `averaged_from` updates (None: never)."""
     observation, _ = env.reset()
     reflect = env.unwrapped.mirror if mirror else None
+    reflected = reflect.observation(observation) if reflect is not None else None
     score, steps, done = 0.0, 0, False
     losses = LossMeans()
     while not done:
@@ -233,10 +234,9 @@ def run_episode(
             learned = margin_reward(env, reward, next_observation, margin_penalty)
         agent.remember(observation, action, learned, next_observation, terminated)
         if reflect is not None:
-            agent.remember(
-                reflect.observation(observation), reflect.action(action), learned,
-                reflect.observation(next_observation), terminated,
-            )  # fmt: skip
+            reflected_next = reflect.observation(next_observation)
+            agent.remember(reflected, reflect.action(action), learned, reflected_next, terminated)
+            reflected = reflected_next
         observation = next_observation
         score += reward
         steps += 1

@@ -51,6 +51,7 @@ from agent.networks import (
     ValueNetwork,
     actor_variables,
     squashed_sample,
+    symmetric_mean_std,
 )
 from training.callbacks import LOSS_NAMES  # the names of the losses learn() reports
 
@@ -290,13 +291,19 @@ class SACAgent:
     # ---- acting ---------------------------------------------------------------------------
 
     def choose_action(
-        self, observation: np.ndarray, deterministic: bool = False, averaged: bool = False
+        self,
+        observation: np.ndarray,
+        deterministic: bool = False,
+        averaged: bool = False,
+        mirror: Any = None,
     ) -> np.ndarray:
         """Action in [-1, 1], float32, shape (n_actions,) (or (n, n_actions) for n observations).
 
         Stochastic: tanh(mean + std * noise) with noise from `action_rng`; deterministic:
         tanh(mean), which draws no random numbers. `averaged`: act with the averaged actor (the
-        policy a run hands over), if the agent keeps one, else with the actor.
+        policy a run hands over), if the agent keeps one, else with the actor. `mirror` (the
+        task's environment.Mirror): act with that policy's left-right symmetric version
+        (`networks.symmetric_mean_std`).
         """
         if averaged and self.average_actor is not None:
             if self._numpy_average is None:
@@ -306,7 +313,10 @@ class SACAgent:
             if self._numpy_actor is None:
                 self._numpy_actor = NumpyActor(self.actor)
             actor = self._numpy_actor
-        mean, std = actor(observation)
+        if mirror is None:
+            mean, std = actor(observation)
+        else:
+            mean, std = symmetric_mean_std(actor, mirror, observation)
         if deterministic:
             return np.tanh(mean)
         return np.tanh(mean + std * self.action_rng.standard_normal(mean.shape, dtype=np.float32))

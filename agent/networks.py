@@ -5,7 +5,8 @@ slope 0.2 on both hidden layers. Actions live in [-1, 1]; the environment applie
 
 The actor never draws random numbers itself: the caller hands it standard-normal noise, so the
 agent owns every random state (needed for exact resume). `NumpyActor` is the same actor as a
-NumPy forward pass, used to act on one observation without TensorFlow's per-call overhead.
+NumPy forward pass, used to act on one observation without TensorFlow's per-call overhead, and
+`symmetric_mean_std` makes any such actor's policy left-right symmetric.
 """
 
 from __future__ import annotations
@@ -181,3 +182,23 @@ class NumpyActor:
         )
         std = np.clip(std, np.float32(math.exp(LOG_STD_MIN)), np.float32(math.exp(LOG_STD_MAX)))
         return x @ self.w_mu + self.b_mu, std
+
+
+def symmetric_mean_std(actor: Any, mirror: Any, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and standard deviation (before tanh) of the left-right symmetric version of the
+    policy of `actor` (a callable state -> (mean, std), such as `NumpyActor`).
+
+    With the task's `mirror` (environment.Mirror: the reflection of an observation and of an
+    action), the symmetric policy's distribution at s averages the actor's at s with the actor's
+    at the reflected state, reflected back: mean = (mu(s) + m(mu(m(s)))) / 2 and std =
+    (sigma(s) + sigma(m(s))[swapped]) / 2, where m(.) reflects and the spread swaps without
+    signs. It acts in the reflected scene exactly as the reflection of what it does here, so a
+    push to the left and one to the right meet the same balance. `state` is one observation or
+    a batch of them.
+    """
+    state = np.asarray(state, dtype=np.float32)
+    mean, std = actor(np.stack([state, mirror.observation(state)]))
+    return (
+        np.float32(0.5) * (mean[0] + mirror.action(mean[1])),
+        np.float32(0.5) * (std[0] + std[1][..., mirror.action_index]),
+    )

@@ -268,6 +268,27 @@ def test_mirror_also_remembers_every_transition_reflected(tmp_path, monkeypatch)
     assert any(abs(s[0][0] - 3.0) > 0.01 for s in remembered[::2])  # the cart did move
 
 
+def test_symmetric_policy_acts_with_the_mirror_in_training(tmp_path, monkeypatch):
+    """--symmetric_policy: every training action comes from the symmetric version of the
+    policy (choose_action gets the environment's mirror); without it, from the policy itself."""
+    from agent.agent import SACAgent
+
+    mirrors = []
+    real_choose = SACAgent.choose_action
+
+    def spy(self, observation, *args, **kwargs):
+        mirrors.append(kwargs.get("mirror"))
+        return real_choose(self, observation, *args, **kwargs)
+
+    monkeypatch.setattr(SACAgent, "choose_action", spy)
+    result, _ = train_tiny(tmp_path / "run", n_games=2, symmetric_policy=True)
+    assert len(mirrors) == result.total_steps
+    assert all(m is not None and list(m.action_sign) == [-1.0] for m in mirrors)
+    mirrors.clear()
+    train_tiny(tmp_path / "plain", n_games=1)
+    assert mirrors and all(m is None for m in mirrors)
+
+
 def perturbations_of_each_episode(monkeypatch) -> list[tuple[float, float | None]]:
     """Record (start noise, push strength) of every episode a run plays from now on."""
     from training import loop

@@ -129,3 +129,65 @@ def test_a_reflected_step_is_closer_than_the_observation_determines_a_step(folde
     errors = measure(REPO / "results" / folder, episodes=2, every=10)
     assert len(errors["reflection"]) >= 40
     assert np.median(errors["reflection"]) < np.median(errors["contact cache"])
+
+
+@pytest.mark.parametrize(("name", "options"), TASKS)
+def test_the_symmetric_policy_acts_in_the_mirror_as_the_mirror_of_itself(name, options):
+    """symmetric_mean_std: at the reflected state the mean is the reflected mean and the spread
+    the swapped spread, for an actor that is far from symmetric itself."""
+    from agent.networks import ActorNetwork, NumpyActor, symmetric_mean_std
+
+    env = make(name, **options)
+    actor = ActorNetwork(env.action_size, 16, 16, seed=1)
+    actor(np.zeros((1, env.state_size), dtype=np.float32))
+    numpy_actor, mirror = NumpyActor(actor), env.mirror
+    states = np.random.default_rng(2).normal(size=(6, env.state_size)).astype(np.float32)
+    mean, std = symmetric_mean_std(numpy_actor, mirror, states)
+    reflected_mean, reflected_std = symmetric_mean_std(
+        numpy_actor, mirror, mirror.observation(states)
+    )
+    np.testing.assert_allclose(reflected_mean, mirror.action(mean), atol=2e-5)
+    np.testing.assert_allclose(reflected_std, std[..., mirror.action_index], atol=2e-5)
+    plain_mean, plain_std = numpy_actor(states)
+    assert (
+        np.max(np.abs(numpy_actor(mirror.observation(states))[0] - mirror.action(plain_mean)))
+        > 1e-2
+    )
+    one_mean, one_std = symmetric_mean_std(numpy_actor, mirror, states[0])
+    assert one_mean.shape == (env.action_size,)
+    np.testing.assert_allclose(one_mean, mean[0], atol=1e-6)
+    np.testing.assert_allclose(one_std, std[0], atol=1e-6)
+    # A symmetric actor is its own symmetric version.
+    np.testing.assert_allclose(
+        symmetric_mean_std(lambda s: symmetric_mean_std(numpy_actor, mirror, s), mirror, states)[0],
+        mean, atol=2e-5,
+    )  # fmt: skip
+    assert np.all(plain_std > 0) and np.all(std > 0)
+
+
+def test_an_agent_acts_with_the_symmetric_policy_when_given_the_mirror():
+    """choose_action(..., mirror=): deterministic actions reflect with the state; sampled ones
+    are tanh(symmetric mean + symmetric spread * the agent's own noise)."""
+    from agent.agent import SACAgent
+    from agent.networks import NumpyActor, symmetric_mean_std
+
+    env = make("bolla-rolla", upright=True, relative_x=True)
+    agent = SACAgent(
+        input_dims=(env.state_size,), n_actions=env.action_size, layer1_size=16, layer2_size=16,
+        batch_size=4, max_size=100, seed=0,
+    )  # fmt: skip
+    observation, _ = env.reset(seed=3)
+    observation = observation + np.float32(0.1)  # off the symmetric start
+    mirror = env.mirror
+    action = agent.choose_action(observation, deterministic=True, mirror=mirror)
+    reflected = agent.choose_action(
+        mirror.observation(observation), deterministic=True, mirror=mirror
+    )
+    np.testing.assert_allclose(reflected, mirror.action(action), atol=2e-5)
+    assert np.max(np.abs(action - agent.choose_action(observation, deterministic=True))) > 1e-3
+    state = agent.action_rng.bit_generator.state
+    sampled = agent.choose_action(observation, mirror=mirror)
+    agent.action_rng.bit_generator.state = state
+    noise = agent.action_rng.standard_normal(env.action_size, dtype=np.float32)
+    mean, std = symmetric_mean_std(NumpyActor(agent.actor), mirror, observation)
+    np.testing.assert_allclose(sampled, np.tanh(mean + std * noise), atol=1e-6)

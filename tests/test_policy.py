@@ -162,3 +162,25 @@ def test_a_run_without_any_good_checkpoint(run, tmp_path):
     with pytest.raises(PolicyError, match="nor a good checkpoint"):
         load_policy(folder, warn=warnings.append)
     assert len(warnings) == 2
+
+
+def test_a_run_trained_with_the_symmetric_policy_acts_with_it(run, tmp_path):
+    """config.json's symmetric_policy: the loaded policy acts in the mirror as the mirror of
+    itself (here a cartpole: the reflected state gets the opposite push)."""
+    from agent.networks import NumpyActor, symmetric_mean_std
+
+    actor = results_folder(
+        tmp_path / "results", {**run_config(run), "symmetric_policy": True}, 4, 1
+    )
+    policy = load_policy(tmp_path / "results", seed=1)
+    assert policy.mirror is not None
+    observation = np.array([3.4, 0.5, 0.1, -0.2], dtype=np.float32)
+    reflected = policy.mirror.observation(observation)
+    np.testing.assert_allclose(policy.act(reflected), -policy.act(observation), atol=2e-6)
+    mean, _ = symmetric_mean_std(NumpyActor(actor), policy.mirror, observation)
+    np.testing.assert_allclose(policy.act(observation), np.tanh(mean), atol=1e-6)
+    assert abs(policy.act(observation)[0] - np.tanh(keras_mean(actor, observation))[0]) > 1e-4
+    assert load_policy(tmp_path / "results").mirror is not None
+    plain = tmp_path / "plain"
+    results_folder(plain, run_config(run), 4, 1)
+    assert load_policy(plain).mirror is None

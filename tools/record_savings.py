@@ -283,6 +283,7 @@ def record(jobs: list[Job], run_dir: Path, out_dir: Path, config: dict, args) ->
                         deterministic=not args.stochastic,
                         h264=args.h264,
                         seed=seed,
+                        symmetric=bool(config.get("symmetric_policy")),
                     )
                     publish(staged, out_dir)
                     fresh[job.episode] = files[0]

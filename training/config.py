@@ -153,6 +153,11 @@ class RunConfig:
         "symmetric about the scene's centre line): two transitions per step, both sides of "
         "every push", SWITCH,
     )  # fmt: skip
+    symmetric_policy: bool = setting(
+        False, "act with the left-right symmetric version of the policy (its action "
+        "distribution averaged with the reflected one at the reflected state), in training, "
+        "recording and every tool: a push to either side meets the same balance", SWITCH,
+    )  # fmt: skip
     act_averaged: bool = setting(
         False, "training episodes at the perturbations' full share (after --perturb_ramp) act "
         "with the averaged actor (sampled, as the actor would) once the agent has made "

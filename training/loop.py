@@ -211,23 +211,26 @@ def run_episode(
     margin_penalty=0.0,
     averaged_from: int | None = None,
     mirror: bool = False,
+    symmetric: bool = False,
 ) -> Episode:
     """One training episode: reset, then act, step, remember and learn until it ends.
 
     The score adds up the environment's rewards; the agent learns from them as they are, or
     with a `margin_penalty` from `margin_reward`, and with `mirror` from each transition's
     reflection too (the same reward: the limits are symmetric). The actor samples the actions,
-    or the averaged actor once the agent has made `averaged_from` updates (None: never)."""
+    or the averaged actor once the agent has made `averaged_from` updates (None: never), in
+    its left-right symmetric version with `symmetric`."""
     observation, _ = env.reset()
     reflect = env.unwrapped.mirror if mirror else None
     reflected = reflect.observation(observation) if reflect is not None else None
+    symmetry = env.unwrapped.mirror if symmetric else None
     score, steps, done = 0.0, 0, False
     losses = LossMeans()
     while not done:
         if push is not None:
             push(env, steps)
         averaged = averaged_from is not None and agent.update_count >= averaged_from
-        action = agent.choose_action(observation, averaged=averaged)
+        action = agent.choose_action(observation, averaged=averaged, mirror=symmetry)
         next_observation, reward, terminated, truncated, _ = env.step(action)
         learned = reward
         if margin_penalty:
@@ -434,6 +437,7 @@ class Trainer:
                     self.env, self.agent, self.progress, self.config.update_every, self.stop,
                     self.pushes, margin_penalty=self.config.margin_penalty,
                     averaged_from=self.averaged_from(), mirror=self.config.mirror,
+                    symmetric=self.config.symmetric_policy,
                 )  # fmt: skip
                 if not episode.complete:
                     break
@@ -607,8 +611,9 @@ class Trainer:
         recorder = make_environment(config, render_mode="rgb_array", **camera)
         try:
             written = record_policy(
-                recorder, self.agent, video, config.record_steps, seed=config.seed
-            )
+                recorder, self.agent, video, config.record_steps, seed=config.seed,
+                symmetric=config.symmetric_policy,
+            )  # fmt: skip
         finally:
             recorder.close()
         self.log("recording: " + ", ".join(str(Path(p)) for p in written))

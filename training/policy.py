@@ -9,7 +9,8 @@ Two kinds of folder hold a policy:
 
 Only the actor is built (`agent.networks.ActorNetwork`, sizes from the run's environment and
 config), its weights are loaded once, and it acts through `NumpyActor`: deterministic actions are
-tanh(mean), stochastic ones tanh(mean + std * N(0, 1)), exactly as `SACAgent.choose_action`.
+tanh(mean), stochastic ones tanh(mean + std * N(0, 1)), exactly as `SACAgent.choose_action`
+(left-right symmetric, as in training, when the run was trained with `symmetric_policy`).
 Every problem with the folder raises `PolicyError`, whose message is one line.
 """
 
@@ -49,6 +50,7 @@ class Policy:
     episode: int | None
     actor: Any  # agent.networks.NumpyActor
     rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    mirror: Any = None  # the task's environment.Mirror when the policy is made symmetric
 
     @property
     def env_name(self) -> str:
@@ -62,7 +64,12 @@ class Policy:
 
     def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Action in [-1, 1] (float32): tanh(mean), or tanh(mean + std * noise) from `rng`."""
-        mean, std = self.actor(observation)
+        if self.mirror is None:
+            mean, std = self.actor(observation)
+        else:
+            from agent.networks import symmetric_mean_std
+
+            mean, std = symmetric_mean_std(self.actor, self.mirror, observation)
         if deterministic:
             return np.tanh(mean)
         return np.tanh(mean + std * self.rng.standard_normal(mean.shape, dtype=np.float32))
@@ -91,10 +98,14 @@ def load_policy(
     env = make_environment(config)
     try:
         n_inputs, n_actions = env.observation_space.shape[0], env.action_space.shape[0]
+        mirror = None
+        if config.get("symmetric_policy"):
+            env.reset(seed=0)  # a humanoid's mirror is built from its first layout
+            mirror = env.unwrapped.mirror
     finally:
         env.close()
     actor = _load_actor(weights_path, n_inputs, n_actions, config)
-    return Policy(folder, config, weights_path, episode, actor, np.random.default_rng(seed))
+    return Policy(folder, config, weights_path, episode, actor, np.random.default_rng(seed), mirror)
 
 
 def _load_config(folder: Path) -> dict[str, Any]:

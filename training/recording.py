@@ -14,10 +14,12 @@ def record_policy(
     deterministic: bool = True,
     h264: bool = True,
     seed: int | None = None,
+    symmetric: bool = False,
 ) -> list[str]:
     """Record `n_frames` frames of `agent` acting in `env`; return the files written.
 
-    The agent acts with the policy a run hands over: its averaged actor, if it keeps one.
+    The agent acts with the policy a run hands over: its averaged actor, if it keeps one (in
+    its left-right symmetric version with `symmetric`).
 
     The first frame is the reset state and every step adds one. An episode that ends (terminated
     or truncated) is followed by a reset, so the video never shows a dead episode going on. The
@@ -27,11 +29,14 @@ def record_policy(
     path = Path(path)
     partial = path.with_name(f".{path.stem}.partial{path.suffix}")
     observation, _ = env.reset(seed=seed)
+    mirror = env.unwrapped.mirror if symmetric else None
     env.start_recording(str(partial), h264=h264)  # writes the reset state as the first frame
     frames = 1
     try:
         while frames < n_frames:
-            action = agent.choose_action(observation, deterministic=deterministic, averaged=True)
+            action = agent.choose_action(
+                observation, deterministic=deterministic, averaged=True, mirror=mirror
+            )
             observation, _, terminated, truncated, _ = env.step(action)
             frames += 1
             if (terminated or truncated) and frames < n_frames:

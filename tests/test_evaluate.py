@@ -247,3 +247,13 @@ def test_bad_arguments_exit_2_in_one_line(tmp_path, args, message):
 def test_a_push_past_the_cap_exits_2_in_one_line(run, capsys):
     assert call_main(tool.main, run, "--push", "1", "--push_at", "50", "400") == 2
     assert "episode cap of 400" in error_line(capsys, "evaluate.py")
+
+
+def test_a_symmetric_policy_is_evaluated_and_named_as_such(tmp_path, run):
+    """A results folder trained with symmetric_policy: evaluate.py acts with the symmetric
+    version and says so in its table."""
+    config = {**run_config(run), "symmetric_policy": True, "max_steps": 30}
+    results_folder(tmp_path / "results", config, 4, 1)
+    result = run_tool("evaluate.py", str(tmp_path / "results"), "--episodes", "2", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "(deterministic, left-right symmetric, start_noise 0.05, seed 0)" in result.stdout

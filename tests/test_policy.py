@@ -173,7 +173,7 @@ def test_a_run_trained_with_the_symmetric_policy_acts_with_it(run, tmp_path):
         tmp_path / "results", {**run_config(run), "symmetric_policy": True}, 4, 1
     )
     policy = load_policy(tmp_path / "results", seed=1)
-    assert policy.mirror is not None
+    assert policy.mirror is not None and "left-right symmetric" in policy.describe()
     observation = np.array([3.4, 0.5, 0.1, -0.2], dtype=np.float32)
     reflected = policy.mirror.observation(observation)
     np.testing.assert_allclose(policy.act(reflected), -policy.act(observation), atol=2e-6)

@@ -217,6 +217,7 @@ def evaluate(
         "start_noise": start_noise,
         "seed": seed,
         "deterministic": deterministic,
+        "symmetric": getattr(policy, "mirror", None) is not None,
     }
     if push is not None:
         summary["push"] = push
@@ -234,6 +235,8 @@ def format_table(summary: dict[str, Any]) -> str:
         else f"checkpoint of episode {summary['checkpoint_episode']}"
     )
     mode = "deterministic" if summary["deterministic"] else "stochastic"
+    if summary.get("symmetric"):
+        mode += ", left-right symmetric"
     reasons = ", ".join(f"{k}: {v}" for k, v in summary["termination_reasons"].items()) or "none"
     rows = [
         ("policy", f"{summary['env_name']}, {source} ({summary['weights']})"),

@@ -76,7 +76,8 @@ class Policy:
 
     def describe(self) -> str:
         source = "results" if self.episode is None else f"checkpoint of episode {self.episode}"
-        return f"{self.env_name} policy from {self.weights_path} ({source})"
+        symmetric = ", left-right symmetric" if self.mirror is not None else ""
+        return f"{self.env_name} policy from {self.weights_path} ({source}{symmetric})"
 
 
 def load_policy(

@@ -350,9 +350,9 @@ def actions_of_a_run(monkeypatch, run_dir, **settings) -> list[tuple[float, int,
     with monkeypatch.context() as patch:
         episodes = perturbations_of_each_episode(patch)
 
-        def spy_choose(self, observation, deterministic=False, averaged=False):
+        def spy_choose(self, observation, deterministic=False, averaged=False, mirror=None):
             calls.append((episodes[-1][0], self.update_count, deterministic, averaged))
-            return real_choose(self, observation, deterministic, averaged)
+            return real_choose(self, observation, deterministic, averaged, mirror)
 
         patch.setattr(SACAgent, "choose_action", spy_choose)
         assert train_tiny(run_dir, **settings)[0].finished

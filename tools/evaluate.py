@@ -217,7 +217,7 @@ def evaluate(
         "start_noise": start_noise,
         "seed": seed,
         "deterministic": deterministic,
-        "symmetric": getattr(policy, "mirror", None) is not None,
+        "symmetric": policy.mirror is not None,
     }
     if push is not None:
         summary["push"] = push

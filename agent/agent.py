@@ -50,8 +50,8 @@ from agent.networks import (
     NumpyActor,
     ValueNetwork,
     actor_variables,
+    squashed_action,
     squashed_sample,
-    symmetric_mean_std,
 )
 from training.callbacks import LOSS_NAMES  # the names of the losses learn() reports
 
@@ -313,13 +313,8 @@ class SACAgent:
             if self._numpy_actor is None:
                 self._numpy_actor = NumpyActor(self.actor)
             actor = self._numpy_actor
-        if mirror is None:
-            mean, std = actor(observation)
-        else:
-            mean, std = symmetric_mean_std(actor, mirror, observation)
-        if deterministic:
-            return np.tanh(mean)
-        return np.tanh(mean + std * self.action_rng.standard_normal(mean.shape, dtype=np.float32))
+        rng = None if deterministic else self.action_rng
+        return squashed_action(actor, observation, rng, mirror)
 
     def remember(
         self,

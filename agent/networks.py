@@ -5,8 +5,9 @@ slope 0.2 on both hidden layers. Actions live in [-1, 1]; the environment applie
 
 The actor never draws random numbers itself: the caller hands it standard-normal noise, so the
 agent owns every random state (needed for exact resume). `NumpyActor` is the same actor as a
-NumPy forward pass, used to act on one observation without TensorFlow's per-call overhead, and
-`symmetric_mean_std` makes any such actor's policy left-right symmetric.
+NumPy forward pass, used to act on one observation without TensorFlow's per-call overhead,
+`symmetric_mean_std` makes any such actor's policy left-right symmetric, and `squashed_action`
+turns either into an action.
 """
 
 from __future__ import annotations
@@ -202,3 +203,24 @@ def symmetric_mean_std(actor: Any, mirror: Any, state: np.ndarray) -> tuple[np.n
         np.float32(0.5) * (mean[0] + mirror.action(mean[1])),
         np.float32(0.5) * (std[0] + std[1][..., mirror.action_index]),
     )
+
+
+def squashed_action(
+    actor: Any,
+    observation: np.ndarray,
+    rng: np.random.Generator | None = None,
+    mirror: Any = None,
+) -> np.ndarray:
+    """Action in [-1, 1] of `actor` (state -> (mean, std), such as `NumpyActor`) at `observation`.
+
+    Deterministic without `rng`: tanh(mean), which draws no random numbers; stochastic with it:
+    tanh(mean + std * N(0, 1)). With the task's `mirror`, the policy is its left-right symmetric
+    version (`symmetric_mean_std`).
+    """
+    if mirror is None:
+        mean, std = actor(observation)
+    else:
+        mean, std = symmetric_mean_std(actor, mirror, observation)
+    if rng is None:
+        return np.tanh(mean)
+    return np.tanh(mean + std * rng.standard_normal(mean.shape, dtype=np.float32))

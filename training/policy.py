@@ -64,15 +64,10 @@ class Policy:
 
     def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
         """Action in [-1, 1] (float32): tanh(mean), or tanh(mean + std * noise) from `rng`."""
-        if self.mirror is None:
-            mean, std = self.actor(observation)
-        else:
-            from agent.networks import symmetric_mean_std
+        from agent.networks import squashed_action
 
-            mean, std = symmetric_mean_std(self.actor, self.mirror, observation)
-        if deterministic:
-            return np.tanh(mean)
-        return np.tanh(mean + std * self.rng.standard_normal(mean.shape, dtype=np.float32))
+        rng = None if deterministic else self.rng
+        return squashed_action(self.actor, observation, rng, self.mirror)
 
     def describe(self) -> str:
         source = "results" if self.episode is None else f"checkpoint of episode {self.episode}"

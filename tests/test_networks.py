@@ -12,6 +12,7 @@ from agent.networks import (
     CriticNetwork,
     NumpyActor,
     ValueNetwork,
+    squashed_action,
 )
 
 STATE, ACTIONS, BATCH = 6, 3, 32
@@ -95,6 +96,20 @@ def test_numpy_forward_passes_match_keras():
     np.testing.assert_allclose(np_std, std.numpy(), rtol=1e-5, atol=1e-6)
     one_mean, _ = NumpyActor(actor)(states.numpy()[0])
     assert one_mean.shape == (ACTIONS,) and one_mean.dtype == np.float32
+
+
+def test_squashed_action_is_tanh_of_mean_or_of_a_sample_from_the_rng():
+    network = ActorNetwork(ACTIONS, 32, 16, seed=6)
+    states = _states(seed=9)
+    network(states)
+    actor, state = NumpyActor(network), states.numpy()[0]
+    mean, std = actor(state)
+    np.testing.assert_array_equal(squashed_action(actor, state), np.tanh(mean))
+    noise = np.random.default_rng(3).standard_normal(ACTIONS, dtype=np.float32)
+    action = squashed_action(actor, state, np.random.default_rng(3))
+    np.testing.assert_array_equal(action, np.tanh(mean + std * noise))
+    assert action.dtype == np.float32 and np.all(np.abs(action) <= 1.0)
+    assert not np.allclose(action, np.tanh(mean))
 
 
 @pytest.mark.parametrize("network_class", [ValueNetwork, CriticNetwork])

@@ -257,3 +257,26 @@ def test_a_symmetric_policy_is_evaluated_and_named_as_such(tmp_path, run):
     result = run_tool("evaluate.py", str(tmp_path / "results"), "--episodes", "2", cwd=tmp_path)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "(deterministic, left-right symmetric, start_noise 0.05, seed 0)" in result.stdout
+
+
+SHIPPED = sorted(p.parent for p in (REPO / "results").rglob("actor.weights.h5"))
+
+
+@pytest.mark.parametrize("folder", SHIPPED, ids=lambda p: str(p.relative_to(REPO / "results")))
+def test_every_shipped_agent_loads_and_plays_an_episode(folder):
+    from training.policy import load_policy
+
+    summary = tool.evaluate(load_policy(folder), episodes=1, start_noise=0.05, seed=0)
+    assert summary["episode_cap"] >= summary["mean_steps"] > 0
+
+
+@pytest.mark.parametrize("name", ["standing-robust-seed0", "bolla-rolla-upright-robust-seed0"])
+def test_the_robust_agents_meet_their_targets(name):
+    """What the README's robustness table promises of the shipped robust agents: at least 18 of
+    20 full episodes from start noise 0.2, and at least 90 % of the pushes of 1.0 recovered."""
+    from training.policy import load_policy
+
+    policy = load_policy(REPO / "results" / name)
+    assert tool.evaluate(policy, episodes=20, start_noise=0.2, seed=0)["full_episodes"] >= 18
+    pushed = tool.evaluate(policy, episodes=20, start_noise=0.05, seed=0, push=1.0)
+    assert pushed["recovered"] >= 0.9 * pushed["pushes"]

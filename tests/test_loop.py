@@ -322,6 +322,9 @@ def test_a_perturbation_ramp_grows_noise_and_pushes_and_solving_waits_for_it(tmp
     assert result.solved and result.episodes == 6
     assert "solved at episode 6: 2 consecutive episodes scored at least 0" in said.logged
     assert [loop.ramp_factor(n, 0) for n in (0, 7)] == [1.0, 1.0]
+    # The rule replayed over the log (a run folder without checkpoints) finds the same episode.
+    scores = [float(row["score"]) for row in read_log(tmp_path / "run")]
+    assert loop.solved_at(recorded_config(tmp_path / "run"), scores) == 6
 
 
 def test_a_ramp_by_success_counts_episodes_at_the_solve_score(tmp_path, monkeypatch):
@@ -338,6 +341,44 @@ def test_a_ramp_by_success_counts_episodes_at_the_solve_score(tmp_path, monkeypa
     assert expected != [min(1.0, k / 3) for k in range(12)]
     with pytest.raises(ConfigError, match="ramp_by_success needs a perturb_ramp"):
         RunConfig(ramp_by_success=True, start_noise=0.2)
+
+
+def recorded_config(run_dir) -> RunConfig:
+    from training.runs import load_config
+
+    return RunConfig.from_mapping(load_config(run_dir))
+
+
+def test_the_solved_rule_replayed_over_a_log_counts_only_full_perturbation_episodes():
+    from training.loop import solved_at
+
+    rule = dict(solve_score=10, solve_count=2)
+    assert solved_at(RunConfig(**rule), [1, 10, 3, 10, 10, 10]) == 5
+    assert solved_at(RunConfig(**rule), [10, 3, 10]) is None
+    # A ramp of 3 episodes: episodes 1 to 3 are on it and never count.
+    ramped = RunConfig(**rule, start_noise=0.2, perturb_ramp=3)
+    assert solved_at(ramped, [10, 10, 10, 10, 10]) == 5
+    # A ramp of 2 successes: the third success is the first at the full share.
+    by_success = RunConfig(**rule, start_noise=0.2, perturb_ramp=2, ramp_by_success=True)
+    assert solved_at(by_success, [1, 10, 1, 10, 10, 1, 10, 10]) == 8
+    assert solved_at(by_success, [1, 10, 1, 10, 10, 10]) == 6
+
+
+def test_the_solved_rule_replayed_over_every_shipped_log_ends_where_its_run_ended():
+    """Every shipped run (results/) stopped when it was solved, or at n_games: the replay over
+    its log, which a report of a shipped run relies on, agrees with the run on each."""
+    from pathlib import Path
+
+    from training.loop import solved_at
+
+    runs = sorted(p.parent for p in (Path(__file__).parents[1] / "results").rglob("config.json"))
+    runs = [r for r in runs if (r / "train_log.csv").exists()]
+    assert len(runs) >= 10
+    for run in runs:
+        config = recorded_config(run)
+        scores = [float(row["score"]) for row in read_log(run)]
+        solved = solved_at(config, scores)
+        assert solved == len(scores) or (solved is None and len(scores) == config.n_games), run
 
 
 def actions_of_a_run(monkeypatch, run_dir, **settings) -> list[tuple[float, int, bool, bool]]:

@@ -3,6 +3,9 @@ so that --help, the code and the README cannot drift apart."""
 
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import main
@@ -25,3 +28,32 @@ def test_every_flag_of_main_has_a_row_in_a_readme_table():
         "python -c \"from training.config import flag_table; print(flag_table(), end='')\" "
         "into its Training section"
     )
+
+
+LINK = re.compile(r"\]\(([^)\s]+)\)")
+
+
+def test_every_relative_link_of_the_readme_and_docs_is_a_committed_file():
+    """A link to a file a fresh clone does not have (never committed, or git-ignored) is a broken
+    promise of a result: every relative link of README.md and docs/*.md must resolve."""
+    repo = README.parent
+    pages = [README, *sorted((repo / "docs").glob("*.md"))]
+    broken = []
+    for page in pages:
+        for target in LINK.findall(page.read_text(encoding="utf-8")):
+            if target.startswith(("http://", "https://", "mailto:", "#")):
+                continue
+            path = (page.parent / target.split("#")[0]).resolve()
+            if not path.exists() or ignored(path, repo):
+                broken.append(f"{page.name}: {target}")
+    assert not broken, "links to files a fresh clone lacks: " + ", ".join(broken)
+
+
+def ignored(path: Path, repo: Path) -> bool:
+    """Whether git ignores `path` (False outside a git work tree)."""
+    if not (repo / ".git").exists() or shutil.which("git") is None:
+        return False
+    done = subprocess.run(
+        ["git", "check-ignore", "-q", str(path)], cwd=repo, capture_output=True, check=False
+    )
+    return done.returncode == 0

@@ -273,6 +273,50 @@ def test_the_report_counts_unsolved_trials_at_the_cap_and_leaves_out_unfinished(
     assert (tmp_path / "curves.png").stat().st_size > 10_000
 
 
+def test_a_report_takes_finished_run_folders_such_as_a_shipped_result(
+    tmp_path, capsys, monkeypatch
+):
+    """A run folder without checkpoints (results/...: config.json, the log, the policy) joins
+    a report as one trial: finished when the solved rule, replayed over its log, solves it or
+    it reached n_games; labelled like the sweeps' trials it was run like."""
+    monkeypatch.setattr(sweep, "BOOTSTRAP_REPS", 1000)
+    monkeypatch.setattr(sweep, "CURVE_REPS", 200)
+    settings = ["n_games=40", "solve_score=10", "solve_count=2"]
+    spec, _ = sweep.build_spec("cartpole", [0, 1], [], settings)
+    (tmp_path / "sweep").mkdir()
+    sweep.write_json_atomic(tmp_path / "sweep" / sweep.SPEC_FILE, spec.to_json())
+    values = spec.trials()[0].values
+    _fake_run(tmp_path / "sweep" / "runs" / "seed=0", values, [1, 10, 10], True)
+    _fake_run(tmp_path / "sweep" / "runs" / "seed=1", {**values, "seed": "1"}, [1] * 40, True)
+    shipped, short = tmp_path / "cartpole-seed2", tmp_path / "cartpole-seed3"
+    _fake_run(shipped, {**values, "seed": "2"}, [1] * 4 + [10, 10], True)
+    _fake_run(short, {**values, "seed": "3"}, [1, 10], True)
+    for run in (shipped, short):  # kept as a result is: no checkpoint
+        for path in [*run.glob("checkpoint_ep*.json"), *run.glob("models_ep*/*")]:
+            path.unlink()
+
+    out = tmp_path / "out"
+    assert call_main(sweep.main, "--report", tmp_path / "sweep", shipped, short, "--out", out) == 0
+    capsys.readouterr()
+    rows = {r["seed"]: r for r in read_csv(out / "trials.csv")}
+    assert {s: r["setting"] for s, r in rows.items()} == dict.fromkeys("0123", "all")
+    assert rows["2"] == {
+        **rows["2"], "finished": "true", "solved": "true", "episodes_to_solve": "6",
+        "episodes": "6", "total_steps": "60", "wall_time": "36.0", "run_dir": "cartpole-seed2",
+    }  # fmt: skip
+    assert (rows["3"]["finished"], rows["3"]["episodes"]) == ("false", "2")
+    assert rows["0"]["run_dir"] == "sweep/runs/seed=0"
+    (summary,) = read_csv(out / "summary.csv")
+    assert (summary["trials"], summary["unfinished"], summary["solved"]) == ("3", "1", "2")
+
+    assert call_main(sweep.main, "--report", shipped) == 2
+    assert "with a run folder, needs --out DIR" in error_line(capsys, PROG)
+    assert call_main(sweep.main, "--report", shipped, "--out", short) == 2
+    assert "holds a run: choose another folder" in error_line(capsys, PROG)
+    assert call_main(sweep.main, "--report", shipped, tmp_path, "--out", out) == 2
+    assert "is neither a sweep (sweep.json) nor a run folder" in error_line(capsys, PROG)
+
+
 # ---- a real sweep on the embedded Ray ---------------------------------------------------------
 
 

@@ -7,6 +7,8 @@
     python tools/sweep.py --report sweeps/samples --evaluate   # + each seed's final agent
     python tools/sweep.py --report sweeps/samples sweeps/alpha --out results/compared
                                                    # several sweeps of one task in one table
+    python tools/sweep.py --report results/cartpole-seed0 sweeps/samples --out results/with
+                                                   # ... and finished runs (shipped results)
     python tools/sweep.py --archive sweeps/samples --out results/sweeps/samples
                                                    # a small copy that --report still reads
 
@@ -611,12 +613,20 @@ class Outcome:
 
 def read_outcome(sweep_dir: Path, trial: Trial) -> Outcome:
     """The trial's state from its run folder: config.json, the newest checkpoint, the log."""
+    return read_run(sweep_dir / RUNS_DIR / trial.key, trial, f"{RUNS_DIR}/{trial.key}")
+
+
+def read_run(run_dir: Path, trial: Trial, where: str, replay: bool = False) -> Outcome:
+    """The state of the run in `run_dir`: a finished run is one whose newest checkpoint says
+    so; with `replay`, a run folder without checkpoints (a shipped result: config.json,
+    train_log.csv and the policy) is finished when its log is solved by the solved rule or
+    reaches n_games."""
     from training import checkpoints as ckpt
     from training.log import LOG_FILE, UnreadableLog, read_rows
+    from training.loop import solved_at
     from training.runs import load_config
 
-    run_dir = sweep_dir / RUNS_DIR / trial.key
-    outcome = Outcome(trial, where=f"{RUNS_DIR}/{trial.key}", run_dir=run_dir)
+    outcome = Outcome(trial, where=where, run_dir=run_dir)
     if not (run_dir / "config.json").exists():
         return outcome  # not started yet
     try:
@@ -644,6 +654,14 @@ def read_outcome(sweep_dir: Path, trial: Trial) -> Outcome:
             rows = rows[: outcome.episodes]
         except (KeyError, TypeError, ValueError):
             warn(PROG, f"{path} is not a training state; counted as unfinished")
+    if replay and not episodes and rows:
+        solved = solved_at(_config(trial), [float(row["score"]) for row in rows])
+        if solved is not None or len(rows) >= outcome.n_games:
+            outcome.finished, outcome.solved = True, solved is not None
+            rows = rows[: solved or outcome.n_games]
+            outcome.episodes = len(rows)
+            outcome.total_steps = int(_number(rows[-1].get("total_steps"), 0))
+            outcome.wall_time = _number(rows[-1].get("wall_time"), 0.0)
     if not outcome.finished and rows:
         last = rows[-1]
         outcome.episodes = int(last["episode"])
@@ -909,24 +927,50 @@ def sweep_study(sweep_dir: Path, spec: Spec) -> Study:
     return Study(spec.env_name, list(spec.grid), outcomes)
 
 
-def combined_study(sweep_dirs: Sequence[Path]) -> Study:
-    """Several sweeps as one: a setting is labelled by every setting whose value differs
-    between the trials (a sweep's grid, or what its --set changed)."""
-    specs = [read_spec(d) for d in sweep_dirs]
-    envs = sorted({spec.env_name for spec in specs})
+def is_sweep(folder: Path) -> bool:
+    return (folder / SPEC_FILE).exists()
+
+
+def run_folder_trial(run_dir: Path) -> Trial:
+    """A finished run folder (main.py's, or a shipped result) as a one-trial sweep."""
+    from training.runs import load_config
+
+    try:
+        recorded = load_config(run_dir)
+    except FileNotFoundError:
+        raise ToolError(
+            f"{run_dir} is neither a sweep ({SPEC_FILE}) nor a run folder (config.json)"
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise ToolError(f"{run_dir}: {exc}") from None
+    if recorded.get("seed") is None:
+        raise ToolError(f"{run_dir}/config.json records no seed")
+    values = {k: _text(v) for k, v in recorded.items()}
+    return Trial(run_dir.name, "all", int(recorded["seed"]), values)
+
+
+def combined_study(folders: Sequence[Path]) -> Study:
+    """Several sweeps (and finished run folders, such as a shipped result) as one: a setting
+    is labelled by every setting whose value differs between the trials (a sweep's grid, or
+    what its --set changed)."""
+    per_sweep: list[tuple[Path, Trial]] = []  # (sweep folder, or the run folder; trial)
+    swept: list[str] = []
+    for folder in folders:
+        if is_sweep(folder):
+            spec = read_spec(folder)
+            per_sweep += [(folder, _as_recorded(folder, t)) for t in spec.trials()]
+            swept += spec.grid
+        else:
+            per_sweep.append((folder, run_folder_trial(folder)))
+    envs = sorted({t.values["env_name"] for _, t in per_sweep})
     if len(envs) > 1:
         raise ToolError(f"--report: these sweeps train different environments ({', '.join(envs)})")
-    per_sweep = [
-        (d, _as_recorded(d, t)) for d, spec in zip(sweep_dirs, specs, strict=True)
-        for t in spec.trials()
-    ]  # fmt: skip
     # Settings that only change how a run is watched or kept (tensorboard, save_every, ...)
     # never label a setting; n_games does (it is the cap unsolved trials count at).
     quiet = resumable_settings() - {"n_games"}
     keys = dict.fromkeys(
         k for _, t in per_sweep for k in t.values if k not in ("seed", "env_name", *quiet)
     )
-    swept = [k for spec in specs for k in spec.grid]
     keys = dict.fromkeys([*(k for k in swept if k in keys), *keys])  # swept ones first
     columns = [k for k in keys if len({Study.value(t, k) for _, t in per_sweep}) > 1]
     outcomes, seen = [], set()
@@ -935,8 +979,13 @@ def combined_study(sweep_dirs: Sequence[Path]) -> Study:
         if (label, trial.seed) in seen:
             raise ToolError(f"--report: {label}, seed {trial.seed} is in more than one sweep")
         seen.add((label, trial.seed))
-        outcome = read_outcome(sweep_dir, trial)
-        outcomes.append(outcome.relabelled(label, f"{sweep_dir.name}/{outcome.where}"))
+        if is_sweep(sweep_dir):
+            outcome = read_outcome(sweep_dir, trial)
+            outcome = outcome.relabelled(label, f"{sweep_dir.name}/{outcome.where}")
+        else:
+            outcome = read_run(sweep_dir, trial, sweep_dir.name, replay=True)
+            outcome = outcome.relabelled(label, outcome.where)
+        outcomes.append(outcome)
     return Study(envs[0], columns, outcomes)
 
 
@@ -1052,19 +1101,24 @@ def report(out_dir: Path, study: Study) -> list[Outcome]:
 def report_sweeps(
     sweep_dirs: Sequence[Path], out_dir: Path | None, evaluate_episodes: int | None = None
 ) -> None:
-    """--report: one sweep's files again, in its folder (or `out_dir`), or several sweeps
-    compared in `out_dir`; with `evaluate_episodes`, evaluation.csv too."""
-    if len(sweep_dirs) > 1 and out_dir is None:
-        raise ToolError("--report with several sweeps needs --out DIR for the comparison")
-    if len(sweep_dirs) == 1:
+    """--report: one sweep's files again, in its folder (or `out_dir`), or several sweeps (and
+    finished run folders) compared in `out_dir`; with `evaluate_episodes`, evaluation.csv too."""
+    one_sweep = len(sweep_dirs) == 1 and is_sweep(sweep_dirs[0])
+    if not one_sweep and out_dir is None:
+        raise ToolError(
+            "--report with several sweeps, or with a run folder, needs --out DIR for the report"
+        )
+    if one_sweep:
         study = sweep_study(sweep_dirs[0], read_spec(sweep_dirs[0]))
     else:
         study = combined_study(sweep_dirs)
-    if out_dir is None or (len(sweep_dirs) == 1 and out_dir == sweep_dirs[0]):
+    if out_dir is None or (one_sweep and out_dir == sweep_dirs[0]):
         out_dir = sweep_dirs[0]
     else:
         if (out_dir / SPEC_FILE).exists():  # never write over a sweep's own report
             raise ToolError(f"--out {out_dir} holds a sweep: choose another folder")
+        if (out_dir / "config.json").exists():  # ... nor into a run
+            raise ToolError(f"--out {out_dir} holds a run: choose another folder")
         try:
             out_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -1162,7 +1216,8 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument(
         "--report", type=Path, nargs="+", metavar="DIR", default=None,
         help="only rewrite trials.csv, summary.csv and curves.png of the sweep in DIR; with "
-        "several sweeps of one environment, compare them (in --out)",
+        "several sweeps of one environment, compare them (in --out); a DIR may also be a "
+        "finished run folder, such as a shipped result (results/...)",
     )  # fmt: skip
     where.add_argument(
         "--archive", type=Path, metavar="DIR", default=None,

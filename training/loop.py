@@ -306,6 +306,22 @@ def ramp_factor(done: int, ramp: int) -> float:
     return 1.0 if ramp <= 0 else min(1.0, done / ramp)
 
 
+def solved_at(config: RunConfig, scores: Sequence[float]) -> int | None:
+    """The episode at which a run with `config` that scored `scores` was solved, or None: the
+    solved rule replayed over its log (for a run folder kept without its checkpoints, such as
+    a shipped result). An episode counts when it reaches the solve score at the full share of
+    the perturbations (`Trainer.set_perturbations` and `Trainer.score` decide it as it runs)."""
+    streak = successes = 0
+    for episode, score in enumerate(scores):
+        done = successes if config.ramp_by_success else episode
+        reached = score >= config.solve_score
+        streak = streak + 1 if reached and ramp_factor(done, config.perturb_ramp) >= 1.0 else 0
+        if streak >= config.solve_count:
+            return episode + 1
+        successes += reached
+    return None
+
+
 class Trainer:
     """One session of a run: builds the environment and agent, loops, checkpoints, finishes."""
 

@@ -166,7 +166,10 @@ def test_other_folders_and_missing_sweeps_are_refused(tmp_path, capsys):
     assert "nothing to resume" in error_line(capsys, PROG)
     assert not (tmp_path / "nothing").exists()
     assert call_main(sweep.main, "--report", tmp_path / "other") == 2
-    assert "holds no sweep (sweep.json is missing)" in error_line(capsys, PROG)
+    assert "other is neither a sweep (sweep.json) nor a run folder" in error_line(capsys, PROG)
+    assert call_main(sweep.main, "--report", tmp_path / "missing", "--out", tmp_path / "o") == 2
+    assert "missing is neither a sweep" in error_line(capsys, PROG)
+    assert not (tmp_path / "o").exists()
     assert call_main(sweep.main, *TINY, "--storage", tmp_path) == 2
     assert "--name is required" in error_line(capsys, PROG)
 

@@ -937,10 +937,6 @@ def run_folder_trial(run_dir: Path) -> Trial:
 
     try:
         recorded = load_config(run_dir)
-    except FileNotFoundError:
-        raise ToolError(
-            f"{run_dir} is neither a sweep ({SPEC_FILE}) nor a run folder (config.json)"
-        ) from None
     except (OSError, ValueError) as exc:
         raise ToolError(f"{run_dir}: {exc}") from None
     if recorded.get("seed") is None:
@@ -1103,6 +1099,11 @@ def report_sweeps(
 ) -> None:
     """--report: one sweep's files again, in its folder (or `out_dir`), or several sweeps (and
     finished run folders) compared in `out_dir`; with `evaluate_episodes`, evaluation.csv too."""
+    for folder in sweep_dirs:
+        if not is_sweep(folder) and not (folder / "config.json").exists():
+            raise ToolError(
+                f"{folder} is neither a sweep ({SPEC_FILE}) nor a run folder (config.json)"
+            )
     one_sweep = len(sweep_dirs) == 1 and is_sweep(sweep_dirs[0])
     if not one_sweep and out_dir is None:
         raise ToolError(

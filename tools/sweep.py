@@ -89,7 +89,7 @@ from training.config import (
     settings,
 )
 from training.log import free_name
-from training.runs import quiet_native_stderr
+from training.runs import CONFIG_FILE, quiet_native_stderr
 
 PROG = "sweep.py"
 SPEC_FILE = "sweep.json"
@@ -1100,7 +1100,7 @@ def report_sweeps(
     """--report: one sweep's files again, in its folder (or `out_dir`), or several sweeps (and
     finished run folders) compared in `out_dir`; with `evaluate_episodes`, evaluation.csv too."""
     for folder in sweep_dirs:
-        if not is_sweep(folder) and not (folder / "config.json").exists():
+        if not is_sweep(folder) and not (folder / CONFIG_FILE).exists():
             raise ToolError(
                 f"{folder} is neither a sweep ({SPEC_FILE}) nor a run folder (config.json)"
             )
@@ -1118,7 +1118,7 @@ def report_sweeps(
     else:
         if (out_dir / SPEC_FILE).exists():  # never write over a sweep's own report
             raise ToolError(f"--out {out_dir} holds a sweep: choose another folder")
-        if (out_dir / "config.json").exists():  # ... nor into a run
+        if (out_dir / CONFIG_FILE).exists():  # ... nor into a run
             raise ToolError(f"--out {out_dir} holds a run: choose another folder")
         try:
             out_dir.mkdir(parents=True, exist_ok=True)

@@ -306,6 +306,13 @@ def ramp_factor(done: int, ramp: int) -> float:
     return 1.0 if ramp <= 0 else min(1.0, done / ramp)
 
 
+def perturbation_share(config: RunConfig, episodes: int, successes: int) -> float:
+    """The share of the perturbations of the episode after `episodes` episodes, `successes` of
+    them at the solve score: ramped by the successes with --ramp_by_success, else by episodes."""
+    done = successes if config.ramp_by_success else episodes
+    return ramp_factor(done, config.perturb_ramp)
+
+
 def solved_at(config: RunConfig, scores: Sequence[float]) -> int | None:
     """The episode at which a run with `config` that scored `scores` was solved, or None: the
     solved rule replayed over its log (for a run folder kept without its checkpoints, such as
@@ -313,9 +320,9 @@ def solved_at(config: RunConfig, scores: Sequence[float]) -> int | None:
     the perturbations (`Trainer.set_perturbations` and `Trainer.score` decide it as it runs)."""
     streak = successes = 0
     for episode, score in enumerate(scores):
-        done = successes if config.ramp_by_success else episode
         reached = score >= config.solve_score
-        streak = streak + 1 if reached and ramp_factor(done, config.perturb_ramp) >= 1.0 else 0
+        full = perturbation_share(config, episode, successes) >= 1.0
+        streak = streak + 1 if reached and full else 0
         if streak >= config.solve_count:
             return episode + 1
         successes += reached
@@ -481,11 +488,11 @@ class Trainer:
     def set_perturbations(self) -> None:
         """The next episode's start noise and push strength (on the ramp, if there is one)."""
         config = self.config
-        if config.ramp_by_success:  # the scores come back with a checkpoint: resume stays exact
-            done = sum(1 for s in self.scores if s >= config.solve_score)
-        else:
-            done = self.progress.episode
-        self.share = share = ramp_factor(done, config.perturb_ramp)
+        # The scores come back with a checkpoint: a ramp by successes resumes exactly.
+        successes = (
+            sum(s >= config.solve_score for s in self.scores) if config.ramp_by_success else 0
+        )
+        self.share = share = perturbation_share(config, self.progress.episode, successes)
         self.env.unwrapped.start_noise = config.start_noise * share
         if self.pushes is not None:
             self.pushes.strength = config.train_push * share

@@ -320,6 +320,41 @@ def test_a_report_takes_finished_run_folders_such_as_a_shipped_result(
     assert "is neither a sweep (sweep.json) nor a run folder" in error_line(capsys, PROG)
 
 
+def test_a_trial_run_again_in_another_sweep_counts_once_where_it_finished(
+    tmp_path, capsys, monkeypatch
+):
+    """A trial that did not finish in one sweep (its machine went away) and was run again in
+    another counts once, from the sweep where it finished; of two unfinished copies, the one
+    further on counts. Either way stderr says which."""
+    monkeypatch.setattr(sweep, "BOOTSTRAP_REPS", 1000)
+    monkeypatch.setattr(sweep, "CURVE_REPS", 200)
+    settings = ["n_games=40", "solve_score=10", "solve_count=2"]
+    first, again = tmp_path / "s0-2", tmp_path / "s1-2"
+    for folder, seeds in ((first, [0, 1, 2]), (again, [1, 2])):
+        spec, _ = sweep.build_spec("cartpole", seeds, [], settings)
+        folder.mkdir()
+        sweep.write_json_atomic(folder / sweep.SPEC_FILE, spec.to_json())
+    values = spec.trials()[0].values
+    _fake_run(first / "runs" / "seed=0", {**values, "seed": "0"}, [1, 10, 10], True)
+    _fake_run(first / "runs" / "seed=1", values, [1] * 5, False)  # lost mid-run
+    _fake_run(again / "runs" / "seed=1", values, [1] * 4 + [10, 10], True)
+    _fake_run(first / "runs" / "seed=2", {**values, "seed": "2"}, [1] * 7, False)
+    _fake_run(again / "runs" / "seed=2", {**values, "seed": "2"}, [1] * 3, False)
+
+    out = tmp_path / "out"
+    for order in ((first, again), (again, first)):
+        assert call_main(sweep.main, "--report", *order, "--out", out) == 0
+        err = capsys.readouterr().err
+        assert "seed 1 is in two folders: counted from s1-2/runs/seed=1, not s0-2" in err
+        assert "seed 2 is in two folders: counted from s0-2/runs/seed=2, not s1-2" in err
+        rows = {r["seed"]: r for r in read_csv(out / "trials.csv")}
+        assert sorted(rows) == ["0", "1", "2"]
+        assert (rows["1"]["episodes_to_solve"], rows["1"]["run_dir"]) == ("6", "s1-2/runs/seed=1")
+        assert (rows["2"]["finished"], rows["2"]["episodes"]) == ("false", "7")
+        (summary,) = read_csv(out / "summary.csv")
+        assert (summary["trials"], summary["unfinished"], summary["solved"]) == ("2", "1", "2")
+
+
 # ---- a real sweep on the embedded Ray ---------------------------------------------------------
 
 
@@ -432,7 +467,7 @@ def test_a_report_compares_several_sweeps_of_one_environment(reference, tmp_path
     assert call_main(sweep.main, "--report", reference, other) == 2
     assert "needs --out DIR" in error_line(capsys, PROG)
     assert call_main(sweep.main, "--report", reference, reference, "--out", out) == 2
-    assert "policy_samples=1, seed 0 is in more than one sweep" in error_line(capsys, PROG)
+    assert "policy_samples=1, seed 0 is finished in more than one sweep" in error_line(capsys, PROG)
     assert call_main(sweep.main, "--report", reference, other, "--out", reference) == 2
     assert "holds a sweep: choose another folder" in error_line(capsys, PROG)
     standing = tmp_path / "standing"

@@ -969,20 +969,35 @@ def combined_study(folders: Sequence[Path]) -> Study:
     )
     keys = dict.fromkeys([*(k for k in swept if k in keys), *keys])  # swept ones first
     columns = [k for k in keys if len({Study.value(t, k) for _, t in per_sweep}) > 1]
-    outcomes, seen = [], set()
+    outcomes: dict[tuple[str, int], Outcome] = {}
     for sweep_dir, trial in per_sweep:
         label = ",".join(f"{k}={Study.value(trial, k)}" for k in columns) or "all"
-        if (label, trial.seed) in seen:
-            raise ToolError(f"--report: {label}, seed {trial.seed} is in more than one sweep")
-        seen.add((label, trial.seed))
         if is_sweep(sweep_dir):
             outcome = read_outcome(sweep_dir, trial)
             outcome = outcome.relabelled(label, f"{sweep_dir.name}/{outcome.where}")
         else:
             outcome = read_run(sweep_dir, trial, sweep_dir.name, replay=True)
             outcome = outcome.relabelled(label, outcome.where)
-        outcomes.append(outcome)
-    return Study(envs[0], columns, outcomes)
+        key = (label, trial.seed)
+        if key in outcomes:
+            outcome = _one_of(outcomes[key], outcome, f"{label}, seed {trial.seed}")
+        outcomes[key] = outcome
+    return Study(envs[0], columns, list(outcomes.values()))
+
+
+def _one_of(first: Outcome, second: Outcome, what: str) -> Outcome:
+    """The trial that counts when two folders of a report hold it: the finished one (a trial
+    lost with its machine and run again in another sweep), or of two unfinished ones the one
+    further on. Two finished runs of one trial are an error: the report would have to choose."""
+    if first.finished and second.finished:
+        raise ToolError(
+            f"--report: {what} is finished in more than one sweep ({first.where}, {second.where})"
+        )
+    kept, other = (first, second) if first.finished else (second, first)
+    if not kept.finished and first.episodes >= second.episodes:
+        kept, other = first, second
+    warn(PROG, f"{what} is in two folders: counted from {kept.where}, not {other.where}")
+    return kept
 
 
 def _as_recorded(sweep_dir: Path, trial: Trial) -> Trial:

@@ -993,9 +993,8 @@ def _one_of(first: Outcome, second: Outcome, what: str) -> Outcome:
         raise ToolError(
             f"--report: {what} is finished in more than one sweep ({first.where}, {second.where})"
         )
-    kept, other = (first, second) if first.finished else (second, first)
-    if not kept.finished and first.episodes >= second.episodes:
-        kept, other = first, second
+    kept = max(first, second, key=lambda o: (o.finished, o.episodes))  # a tie keeps the first
+    other = second if kept is first else first
     warn(PROG, f"{what} is in two folders: counted from {kept.where}, not {other.where}")
     return kept
 

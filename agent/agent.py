@@ -413,7 +413,7 @@ class SACAgent:
             finite = finite.write(k, step_finite)
         return losses.stack(), finite.stack()
 
-    def _update(
+    def losses_and_gradients(
         self,
         state: tf.Tensor,
         action: tf.Tensor,
@@ -421,8 +421,13 @@ class SACAgent:
         new_state: tf.Tensor,
         terminated: tf.Tensor,
         noise: tf.Tensor,
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        """One SAC update (see the module docstring); returns (losses, all finite)."""
+    ) -> tuple[dict[str, tf.Tensor], dict[str, list[tf.Tensor]]]:
+        """What one update computes from one batch, before anything is applied: the quantities
+        (`value_target`, `q_hat`, `alpha`, the losses named in LOSS_NAMES) and each trained
+        network's gradients (keys of `optimizers`; "alpha" only with learned temperature).
+
+        `noise` is (batch, policy_samples, n_actions) standard normal: the policy samples.
+        """
         alpha = tf.exp(self.log_alpha) if self.learn_alpha else tf.constant(1.0)
         with tf.GradientTape(persistent=True) as tape:
             mean, std = self.actor(state)
@@ -468,8 +473,32 @@ class SACAgent:
         if self.learn_alpha:
             gradients["alpha"] = tape.gradient(alpha_loss, [self.log_alpha])
         del tape
+        quantities = dict(
+            value_target=value_target,
+            q_hat=q_hat,
+            value_loss=value_loss,
+            actor_loss=actor_loss,
+            critic_1_loss=critic_1_loss,
+            critic_2_loss=critic_2_loss,
+            alpha=alpha,
+            alpha_loss=alpha_loss,
+        )
+        return quantities, gradients
 
-        losses = tf.stack([value_loss, actor_loss, critic_1_loss, critic_2_loss, alpha, alpha_loss])
+    def _update(
+        self,
+        state: tf.Tensor,
+        action: tf.Tensor,
+        reward: tf.Tensor,
+        new_state: tf.Tensor,
+        terminated: tf.Tensor,
+        noise: tf.Tensor,
+    ) -> tuple[tf.Tensor, tf.Tensor]:
+        """One SAC update (see the module docstring); returns (losses, all finite)."""
+        quantities, gradients = self.losses_and_gradients(
+            state, action, reward, new_state, terminated, noise
+        )
+        losses = tf.stack([quantities[name] for name in LOSS_NAMES])
         finite = tf.reduce_all(tf.math.is_finite(losses))
         for grads in gradients.values():
             for grad in grads:

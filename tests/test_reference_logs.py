@@ -83,11 +83,10 @@ def weight_checksums(models_dir: Path) -> dict[str, dict[str, float | str]]:
     """Per network file: the SHA-256 of its arrays (in file order) and their float64 sum."""
     out: dict[str, dict[str, float | str]] = {}
     for path in sorted(models_dir.glob("*.weights.h5")):
-        arrays: list[np.ndarray] = []
         with h5py.File(path, "r") as handle:
-            handle.visititems(
-                lambda _, item: arrays.append(item[()]) if isinstance(item, h5py.Dataset) else None
-            )
+            names: list[str] = []
+            handle.visit(names.append)
+            arrays = [handle[n][()] for n in names if isinstance(handle[n], h5py.Dataset)]
         digest = hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in arrays))
         total = float(sum(np.asarray(a, np.float64).sum() for a in arrays))
         out[path.name.removesuffix(".weights.h5")] = {"sha256": digest.hexdigest(), "sum": total}

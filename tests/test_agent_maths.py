@@ -1,0 +1,190 @@
+"""The agent's learning rules against an independent NumPy reference (tests/numpy_sac.py).
+
+For fixed weights, a fixed batch and fixed policy noise, every quantity one update computes
+(value target and loss, the critics' target and losses, the actor loss, the temperature loss)
+and every network's gradient must equal the reference's, computed in float64 from the paper's
+formulas with hand-written backpropagation; then one applied update must move each network by
+Adam with those gradients, the target value by Polyak averaging and the averaged actor by its
+moving average. Tolerance: float32 against float64, a relative 1e-5 of each array's largest
+magnitude (RTOL below); a step of the weights (about 3e-4 on weights of about 0.3) is only
+resolved to float32's spacing at the weights (about 3e-8), so steps are held to 2e-4 of their
+size (STEP_RTOL), still a thousandth of any error in a rate, a sign or a gradient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from agent import SACAgent
+from tests import numpy_sac
+
+STATE, ACTIONS, BATCH = 6, 3, 64
+RTOL = 1e-5
+STEP_RTOL = 2e-4
+
+
+def close(actual, expected, what: str, rtol: float = RTOL) -> None:
+    """Equal within rtol of the larger of the expected array's magnitude and 1e-3."""
+    expected = np.asarray(expected, np.float64)
+    scale = max(float(np.max(np.abs(expected))), 1e-3)
+    np.testing.assert_allclose(np.asarray(actual, np.float64), expected, rtol=0, atol=rtol * scale,
+                               err_msg=what)  # fmt: skip
+
+
+def make_agent(**kwargs) -> SACAgent:
+    settings = dict(layer1_size=32, layer2_size=24, batch_size=BATCH, max_size=1000, seed=3)
+    return SACAgent(STATE, ACTIONS, **{**settings, "jit_compile": False, **kwargs})
+
+
+def fixed_batch(seed: int = 0, terminated_share: float = 0.3) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    terminated = (rng.uniform(size=BATCH) < terminated_share).astype(np.float32)
+    terminated[:2] = [1.0, 0.0]  # both kinds of row, whatever the draw
+    return [
+        rng.standard_normal((BATCH, STATE)).astype(np.float32),
+        rng.uniform(-1, 1, (BATCH, ACTIONS)).astype(np.float32),
+        rng.standard_normal(BATCH).astype(np.float32),
+        rng.standard_normal((BATCH, STATE)).astype(np.float32),
+        terminated,
+    ]
+
+
+def arrays(agent: SACAgent, name: str) -> list[np.ndarray]:
+    return [w.numpy() for w in agent.network(name).trainable_weights]
+
+
+def reference_networks(agent: SACAgent) -> numpy_sac.Networks:
+    names = ("actor", "critic_1", "critic_2", "value", "target_value")
+    return numpy_sac.Networks(*(numpy_sac.MLP.from_arrays(arrays(agent, n)) for n in names))
+
+
+def reference(agent: SACAgent, batch, noise, log_alpha: float | None = None):
+    learned = agent.learn_alpha
+    return numpy_sac.update(
+        reference_networks(agent), batch, noise,
+        gamma=agent.gamma, reward_scale=agent.reward_scale,
+        alpha=float(np.exp(log_alpha)) if learned else 1.0,
+        policy_samples=agent.policy_samples,
+        log_alpha=log_alpha if learned else None, target_entropy=agent.target_entropy,
+    )  # fmt: skip
+
+
+def agent_update(agent: SACAgent, batch, noise):
+    tensors = [tf.constant(x) for x in (*batch, noise)]
+    quantities, gradients = agent.losses_and_gradients(*tensors)
+    return (
+        {k: v.numpy() for k, v in quantities.items()},
+        {k: [g.numpy() for g in grads] for k, grads in gradients.items()},
+    )
+
+
+def noise_for(agent: SACAgent, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((BATCH, agent.policy_samples, ACTIONS)).astype(np.float32)
+
+
+SETTINGS = {
+    "reference": dict(),  # two policy samples, reward scale 2, fixed temperature
+    "one-sample": dict(policy_samples=1),
+    "learned-alpha": dict(learn_alpha=True, reward_scale=1.0),
+    "scale-3-gamma-0.9": dict(reward_scale=3.0, gamma=0.9),
+}
+
+
+@pytest.mark.parametrize("settings", SETTINGS.values(), ids=SETTINGS.keys())
+def test_every_quantity_and_gradient_of_an_update_matches_the_numpy_reference(settings):
+    agent = make_agent(**settings)
+    if agent.learn_alpha:
+        agent.log_alpha.assign(-0.7)  # alpha != 1, so that a lost alpha shows
+    log_alpha = float(agent.log_alpha.numpy())
+    batch, noise = fixed_batch(), noise_for(agent)
+    quantities, gradients = agent_update(agent, batch, noise)
+    want_quantities, want_gradients = reference(agent, batch, noise, log_alpha)
+    assert quantities.keys() == want_quantities.keys()
+    for key, value in want_quantities.items():
+        close(quantities[key], value, key)
+    assert gradients.keys() == want_gradients.keys()
+    for network, grads in want_gradients.items():
+        assert len(gradients[network]) == len(grads), network
+        for i, (got, want) in enumerate(zip(gradients[network], grads, strict=True)):
+            close(got, want, f"{network} gradient {i}")
+
+
+def test_the_critics_target_masks_terminal_states_only():
+    """q_hat = reward_scale * r + gamma * (1 - terminated) * V'(s'), row by row: a terminal
+    row is its scaled reward alone; a row cut by the time limit (stored as not terminated)
+    bootstraps from V'(s')."""
+    agent = make_agent(reward_scale=3.0)
+    batch, noise = fixed_batch(seed=4), noise_for(agent)
+    quantities, _ = agent_update(agent, batch, noise)
+    _, _, reward, new_state, terminated = batch
+    v_next = agent.target_value(new_state).numpy()
+    ended = terminated == 1.0
+    assert 0 < ended.sum() < BATCH and np.all(np.abs(v_next) > 1e-6)
+    close(quantities["q_hat"][ended], 3.0 * reward[ended], "terminal rows")
+    close(
+        quantities["q_hat"][~ended],
+        3.0 * reward[~ended] + agent.gamma * v_next[~ended],
+        "bootstrapped rows",
+    )
+
+
+def test_two_policy_samples_use_the_second_for_the_actor():
+    """policy_samples=2: the value target takes noise[:, 0] and the actor loss noise[:, 1]; with
+    both samples the same the update equals the one-sample update on that sample."""
+    two, one = make_agent(policy_samples=2), make_agent(policy_samples=1)
+    batch = fixed_batch()
+    noise = noise_for(two)
+    q_two, _ = agent_update(two, batch, noise)
+    q_first, _ = agent_update(one, batch, noise[:, :1])
+    q_second, _ = agent_update(one, batch, noise[:, 1:])
+    close(q_two["value_target"], q_first["value_target"], "value target: first sample")
+    close(q_two["actor_loss"], q_second["actor_loss"], "actor loss: second sample")
+    assert abs(q_first["actor_loss"] - q_second["actor_loss"]) > 1e-3
+
+
+@pytest.mark.parametrize("compiled", [False, True], ids=["eager", "xla"])
+def test_an_applied_update_is_adam_on_those_gradients_then_the_targets_move(compiled):
+    """learn_from_batches: each network moves by one Adam step of its own gradients, the
+    target value by tau towards the new value network, the averaged actor by 1/N towards the
+    new actor; the optimizers count one step, and the temperature moves only when learned."""
+    agent = make_agent(average_actor=4, learn_alpha=True, reward_scale=1.0, jit_compile=compiled)
+    agent.log_alpha.assign(-0.3)
+    batch = fixed_batch(seed=2)
+    state = agent.noise_rng.bit_generator.state
+    noise = agent.noise_rng.standard_normal((1, BATCH, 2, ACTIONS), dtype=np.float32)[0]
+    agent.noise_rng.bit_generator.state = state  # learn_from_batches draws this noise again
+    _, gradients = agent_update(agent, batch, noise)
+    _, want_gradients = reference(agent, batch, noise, -0.3)
+    for network, grads in want_gradients.items():  # the gradients applied are the reference's
+        for got, want in zip(gradients[network], grads, strict=True):
+            close(got, want, network)
+    before = {n: arrays(agent, n) for n in agent.network_names}
+    before["alpha"] = [agent.log_alpha.numpy()]
+    agent.learn_from_batches(*(x[None] for x in batch), eager=not compiled)
+
+    lrs = dict(actor=agent.get_config()["actor_lr"], critic_1=agent.get_config()["critic_lr"])
+    lrs.update(critic_2=lrs["critic_1"], value=agent.get_config()["value_lr"])
+    lrs["alpha"] = agent.get_config()["alpha_lr"]
+    expected = {}
+    for network, grads in gradients.items():
+        zeros = [np.zeros_like(g, np.float64) for g in grads]
+        expected[network] = numpy_sac.adam_step(
+            before[network], grads, zeros, list(zeros), 1, lrs[network]
+        )
+        after = arrays(agent, network) if network != "alpha" else [agent.log_alpha.numpy()]
+        for i, (old, got, want) in enumerate(
+            zip(before[network], after, expected[network], strict=True)
+        ):  # the step itself (a few 1e-4), not the weights around it
+            close(got - old, want - old, f"{network} weight {i}", STEP_RTOL)
+        assert int(agent.optimizers[network].iterations.numpy()) == 1
+    for old, new, got in zip(
+        before["target_value"], expected["value"], arrays(agent, "target_value"), strict=True
+    ):
+        close(got - old, agent.tau * (new - old), "target value", STEP_RTOL)
+    for old, new, got in zip(
+        before["average_actor"], expected["actor"], arrays(agent, "average_actor"), strict=True
+    ):
+        close(got - old, (new - old) / 4, "averaged actor", STEP_RTOL)

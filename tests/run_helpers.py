@@ -100,6 +100,18 @@ def wait_for_checkpoint(
     return True
 
 
+def wait_for_save(run_dir: Path, process: subprocess.Popen, timeout: float = 120) -> bool:
+    """Wait until the run is in the middle of writing a checkpoint (its temporary folder is
+    there); False if the process ended first."""
+    deadline = time.monotonic() + timeout
+    while not any(run_dir.glob(".tmp_checkpoint_ep*")):
+        if process.poll() is not None:
+            return False
+        assert time.monotonic() < deadline, "no checkpoint was started"
+        time.sleep(0.002)
+    return True
+
+
 def wait_for_log_rows(run_dir: Path, process: subprocess.Popen, rows: int) -> None:
     deadline = time.monotonic() + 120
     while not (run_dir / "train_log.csv").exists() or len(read_log(run_dir)) < rows:
@@ -240,6 +252,20 @@ def signal_during_episode(monkeypatch: Any, episode: int, step: int, signum: int
         return original(env, agent, progress, *args, **kwargs)
 
     monkeypatch.setattr(training.loop, "run_episode", run_episode)
+
+
+def signal_during_recording(monkeypatch: Any, step: int, signum: int) -> None:
+    """Make an in-process run receive `signum` after `step` steps of its final recording (the
+    environment built to render), as if the user pressed Ctrl-C then."""
+    import training.loop
+
+    original = training.loop.make_environment
+
+    def make_environment(config: Any, **kwargs: Any) -> Any:
+        env = original(config, **kwargs)
+        return _SignalAfterSteps(env, step, signum) if kwargs.get("render_mode") else env
+
+    monkeypatch.setattr(training.loop, "make_environment", make_environment)
 
 
 class Background:

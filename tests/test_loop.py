@@ -45,6 +45,29 @@ def test_callbacks_get_one_report_per_episode_with_the_documented_fields(tmp_pat
     assert [int(row["updates"]) for row in rows] == [r.updates for r in reports]
 
 
+def test_update_every_k_learns_k_updates_in_one_call_after_every_k_steps(tmp_path, monkeypatch):
+    """--update_every 4: the agent learns after every 4th step, 4 updates in one call (none
+    until the buffer holds a batch of 16 transitions), so the updates grow in blocks of 4."""
+    from agent.agent import SACAgent
+
+    calls: list[tuple[int, int]] = []  # (transitions stored, n_updates) of every learn call
+    real_learn = SACAgent.learn
+
+    def spy(self, n_updates=1):
+        calls.append((len(self.memory), n_updates))
+        return real_learn(self, n_updates)
+
+    monkeypatch.setattr(SACAgent, "learn", spy)
+    reports: list[EpisodeReport] = []
+    result, _ = train_tiny(tmp_path / "run", [reports.append], n_games=3, update_every=4)
+    assert calls == [(steps, 4) for steps in range(4, result.total_steps + 1, 4)]
+    for report in reports:
+        assert report.updates == 4 * len(range(16, report.total_steps + 1, 4))
+    assert reports[-1].updates >= 8
+    checkpoint = ckpt.latest_good_checkpoint(tmp_path / "run")
+    assert checkpoint.manifest["update_count"] == reports[-1].updates
+
+
 def test_a_solved_task_ends_the_run(tmp_path):
     reports: list[EpisodeReport] = []
     result, said = train_tiny(

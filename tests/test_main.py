@@ -20,11 +20,15 @@ import main
 from environment.video import count_frames
 from tests.run_helpers import (
     TINY,
+    TINY_SETTINGS,
+    assert_same_run,
     error_lines,
+    flags,
     one_error_line,
     read_log,
     run_main,
     signal_during_episode,
+    signal_during_recording,
     start_main,
     subprocess_env,
     train_tiny,
@@ -302,6 +306,23 @@ def test_recover_continues_at_the_right_episode(run_copy, no_xla, capsys):
     assert "already finished at episode 5" in capsys.readouterr().out
 
 
+def test_a_run_without_a_seed_records_the_seed_it_drew_and_keeps_it(tmp_path, no_xla):
+    """Without --seed a run draws one and records it in config.json (and every manifest);
+    --recover keeps it, and --seed with that value makes the same run."""
+    unseeded = flags({k: v for k, v in TINY_SETTINGS.items() if k != "seed"})
+    drawn_dir, seeded_dir = tmp_path / "drawn", tmp_path / "seeded"
+    assert run_cli("--save_dir", drawn_dir, "--n_games", "1", "--no_record", *unseeded) == 0
+    seed = json.loads((drawn_dir / "config.json").read_text())["seed"]
+    assert isinstance(seed, int) and 0 <= seed < 2**31
+    assert ckpt.verify_checkpoint(drawn_dir, 1).manifest["config"]["seed"] == seed
+    assert run_cli("--recover", "--save_dir", drawn_dir, "--n_games", "2") == 0
+    assert json.loads((drawn_dir / "config.json").read_text())["seed"] == seed
+    assert ckpt.verify_checkpoint(drawn_dir, 2).manifest["config"]["seed"] == seed
+    args = ("--n_games", "1", "--no_record", *unseeded, "--seed", str(seed))
+    assert run_cli("--save_dir", seeded_dir, *args) == 0
+    assert_same_run(drawn_dir, seeded_dir, 1)
+
+
 def test_recover_refuses_to_change_a_fixed_setting(run_copy, capsys):
     assert run_cli("--recover", "--save_dir", run_copy, "--layer1_size", "32") == 2
     assert "--layer1_size cannot change when resuming (this run uses 16)" in cli_error(capsys)
@@ -363,6 +384,35 @@ def test_a_signal_keeps_an_exact_checkpoint_of_the_same_episode(tmp_path, no_xla
     assert "kept the checkpoint of episode 3 (partial episode dropped)" in said.warned[-1]
     checkpoint = ckpt.latest_good_checkpoint(tmp_path / "run")
     assert checkpoint.episode == 3 and checkpoint.manifest["interrupted"] is False
+
+
+def test_ctrl_c_during_the_final_recording_leaves_it_to_recover(
+    tmp_path, no_xla, monkeypatch, capsys
+):
+    """Ctrl-C while the trained agent is being filmed: the run is finished and checkpointed, no
+    partial video is kept, exit code 130 and one line saying --recover makes the recording;
+    main.py --recover then makes it (every frame) without training again."""
+    run_dir = tmp_path / "run"
+    with monkeypatch.context() as patch:
+        signal_during_recording(patch, step=5, signum=signal.SIGINT)
+        result, said = train_tiny(run_dir, n_games=2, no_record=False)
+    assert (result.stopped_by, result.exit_code, result.finished) == ("SIGINT", 130, True)
+    assert said.warned == [
+        "interrupted during the final recording: the checkpoint is complete; python main.py "
+        "--recover makes the recording"
+    ]
+    assert ckpt.latest_good_checkpoint(run_dir).training_state()["finished"]
+    assert not [p.name for p in run_dir.iterdir() if p.suffix == ".mp4"]
+    assert run_cli("--recover", "--save_dir", run_dir) == 0
+    out = capsys.readouterr().out
+    assert f"run {run_dir} already finished at episode 2 (reached n_games 2)" in out
+    assert "recording: " in out
+    assert count_frames(run_dir / "simulation.mp4") == TINY_SETTINGS["record_steps"]
+    assert count_frames(run_dir / "simulation_h264.mp4") == TINY_SETTINGS["record_steps"]
+    assert sorted(p.name for p in run_dir.glob("*.mp4")) == [
+        "simulation.mp4", "simulation_h264.mp4",
+    ]  # fmt: skip
+    assert ckpt.list_checkpoint_episodes(run_dir) == [1, 2] and len(read_log(run_dir)) == 2
 
 
 @pytest.mark.parametrize("delay", [1.0, 2.5])

@@ -21,12 +21,14 @@ from tests.run_helpers import (
     assert_same_run,
     error_lines,
     flags,
+    folder_arrays,
     one_error_line,
     read_log,
     run_main,
     start_main,
     train_tiny,
     wait_for_checkpoint,
+    wait_for_save,
 )
 from tests.tool_helpers import call_main
 from training import checkpoints as ckpt
@@ -94,6 +96,36 @@ def test_a_damaged_newest_checkpoint_falls_back_in_one_line(run_copy, no_xla, ca
     assert sorted(p.name for p in run_dir.iterdir()) == before
 
 
+def test_deleted_replay_buffers_fall_back_to_a_pruned_checkpoint_and_an_empty_buffer(
+    run_copy, no_xla, capsys
+):
+    """A checkpoint whose replay buffer was deleted by hand is incomplete: --recover says so in
+    one line each and falls back to episode 1, whose buffer the run pruned itself (its manifest
+    says so). That one resumes with an empty buffer, and says so: the agent learns again only
+    once the buffer holds a batch."""
+    for episode in (3, 2):
+        shutil.rmtree(run_copy / f"replay_buffer_ep{episode}")
+    assert ckpt.verify_checkpoint(run_copy, 1).manifest["buffer_pruned"] is True
+    updates_before = int(read_log(run_copy)[0]["updates"])
+    assert run_cli("--recover", "--save_dir", run_copy, "--n_games", "2", "--no_record") == 0
+    captured = capsys.readouterr()
+    assert error_lines(captured.err) == [
+        *(
+            f"checkpoint of episode {episode} is damaged (replay_buffer_ep{episode}/"
+            "replay_buffer.npz is missing); trying an older one"
+            for episode in (3, 2)
+        ),
+        "the checkpoint of episode 1 has no replay buffer (pruned): training goes on with an "
+        "empty buffer",
+    ]
+    assert "resuming CartpoleEnvironment from episode 1" in captured.out
+    (_, row), batch = read_log(run_copy), TINY_SETTINGS["batch_size"]
+    steps = int(row["steps"])
+    assert int(row["updates"]) == updates_before + max(0, steps - batch + 1)
+    buffer = folder_arrays(ckpt.buffer_dir(run_copy, 2))
+    assert buffer["replay_buffer.npz/mem_cntr"] == steps
+
+
 @pytest.mark.parametrize(
     "damage",
     [
@@ -139,8 +171,9 @@ def test_a_deleted_config_is_restored_from_the_checkpoint(run_copy, no_xla, caps
 
 
 def test_kill_torture(tmp_path, uninterrupted):
-    """SIGKILL training at random moments (some during saves); every time recovery continues,
-    and the run ends exactly as the one never killed: same log, weights, buffer and counters."""
+    """SIGKILL training at random moments, and in the middle of saves; every time recovery
+    continues, and the run ends exactly as the one never killed: same log, weights, buffer and
+    counters."""
     rng = random.Random(1234)
     run_dir = tmp_path / "run"
     process = start_main(run_dir, *CRASH_RUN, "--no_progress")
@@ -148,16 +181,21 @@ def test_kill_torture(tmp_path, uninterrupted):
     progress: list[int] = []
     started = time.monotonic()
     while kills < 5 and wait_for_checkpoint(run_dir, process, after=newest):
-        # A random moment after the (resumed) process has written a new checkpoint: in an
-        # episode, a save, the plot, the log...
-        time.sleep(rng.uniform(0.0, 0.6))
-        saving = any(run_dir.glob(".tmp_checkpoint_ep*"))
+        # After the (resumed) process has written a new checkpoint: every other kill as soon
+        # as the next save starts, the others at a random moment (in an episode, a save, the
+        # plot, the log...).
+        if kills % 2:
+            wait_for_save(run_dir, process)
+        else:
+            time.sleep(rng.uniform(0.0, 0.6))
         process.send_signal(signal.SIGKILL)
         process.communicate(timeout=60)
         if process.returncode != -signal.SIGKILL:
             break  # it had finished meanwhile
         kills += 1
-        during_save += saving
+        # The save's temporary folder outlives the process only if it was killed mid-save
+        # (the recovered run removes it).
+        during_save += any(run_dir.glob(".tmp_checkpoint_ep*"))
         checkpoint = ckpt.latest_good_checkpoint(run_dir, warn=lambda m: None)
         assert checkpoint is not None
         progress.append(checkpoint.episode)
@@ -167,7 +205,8 @@ def test_kill_torture(tmp_path, uninterrupted):
     assert process.returncode == 0, err
     print(f"survived {kills} kills ({during_save} during a save) in "
           f"{time.monotonic() - started:.0f} s; checkpoints reached {progress}")  # fmt: skip
-    assert kills >= 5
+    assert kills >= 5 and during_save >= 1
+    assert not any(run_dir.glob(".tmp_checkpoint_ep*"))
     assert progress == sorted(progress), "training must never go back"
     assert_same_run(uninterrupted(), run_dir, CRASH_EPISODES)
 

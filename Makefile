@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 ARGS ?=
 
-.PHONY: train test test-fast lint format benchmark clean-venv
+.PHONY: train test test-fast mutants lint format benchmark clean-venv
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(VENV)/.test
 
 test-fast: $(VENV)/.test
 	SDL_VIDEODRIVER=dummy $(PY) -m pytest -q -m "not slow" $(ARGS)
+
+# Deliberate bugs the fast tests must catch (tests/mutants.py; about 10 minutes, not in CI).
+mutants: $(VENV)/.test
+	$(PY) -m tests.mutants $(ARGS)
 
 lint: $(VENV)/.test
 	$(PY) -m ruff check .

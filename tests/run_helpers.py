@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import os
+import platform
 import subprocess
 import sys
 import tempfile
@@ -21,6 +22,7 @@ import numpy as np
 from training import checkpoints as ckpt
 
 REPO = Path(__file__).resolve().parents[1]
+REFERENCE_LOGS = REPO / "tests" / "reference_logs"  # committed logs of fixed-seed runs
 # Tiny networks and episodes: every behaviour of a run, none of its cost.
 TINY_SETTINGS: dict[str, Any] = dict(
     max_steps=25,
@@ -50,6 +52,19 @@ def flags(settings: Mapping[str, Any]) -> list[str]:
 
 
 TINY = flags(TINY_SETTINGS)
+
+
+def cpu_model() -> str:
+    """The CPU's model name with its family and model numbers (Linux), else the platform's."""
+    fields: dict[str, str] = {}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return platform.processor() or platform.machine()
+    return f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')}, " \
+        f"model {fields.get('model', '?')})"  # fmt: skip
 
 
 def subprocess_env() -> dict[str, str]:

@@ -389,10 +389,20 @@ def test_the_averaged_actor_is_saved_and_resumes_exactly(tmp_path):
 
 def test_a_checkpoint_saved_before_the_averaged_actor_existed_still_loads(tmp_path):
     agent = make_agent(seed=1, jit_compile=False)
+    agent.learn(2)  # optimizer state and counters worth comparing
     agent.save_models(tmp_path)
     state = dict(np.load(tmp_path / "agent_state.npz"))
     config = json.loads(str(state["config"]))
     del config["average_actor"]  # what an agent of an earlier version wrote
     state["config"] = np.asarray(json.dumps(config))
     np.savez(tmp_path / "agent_state.npz", **state)
-    make_agent(seed=2, n_transitions=0, jit_compile=False).load_models(tmp_path)
+    restored = make_agent(seed=2, n_transitions=0, jit_compile=False)
+    restored.load_models(tmp_path)
+    assert_same(weights(restored), weights(agent))
+    assert_same(optimizer_state(restored), optimizer_state(agent))
+    assert restored.update_count == agent.update_count == 2
+    assert restored.average_actor is None
+    obs = np.linspace(-1, 1, STATE, dtype=np.float32)
+    np.testing.assert_array_equal(
+        restored.choose_action(obs, True, averaged=True), agent.choose_action(obs, True)
+    )

@@ -264,6 +264,34 @@ def test_a_margin_penalty_changes_what_the_agent_learns_from_not_the_score(tmp_p
     assert all(float(r["score"]) in (int(r["steps"]) - 1, int(r["steps"])) for r in rows)
 
 
+def test_a_time_limit_is_stored_as_not_terminated_so_the_critics_bootstrap(tmp_path, monkeypatch):
+    """The agent remembers `terminated`, never `terminated or truncated`: the last transition of
+    an episode cut by --max_steps is stored as not terminated (its value is bootstrapped), the
+    last of an episode that failed as terminated, and every other one as not terminated."""
+    from agent.agent import SACAgent
+
+    flags = []
+    real_remember = SACAgent.remember
+
+    def spy(self, state, action, reward, new_state, terminated):
+        flags.append(terminated)
+        real_remember(self, state, action, reward, new_state, terminated)
+
+    monkeypatch.setattr(SACAgent, "remember", spy)
+    train_tiny(tmp_path / "run", n_games=8, max_steps=12, seed=0)
+    rows = read_log(tmp_path / "run")
+    assert len(flags) == sum(int(r["steps"]) for r in rows)
+    kinds, start = set(), 0
+    for row in rows:
+        steps = int(row["steps"])
+        failed = float(row["score"]) == steps - 1  # the failing step scores 0
+        kinds.add("failed" if failed else "cut by the time limit")
+        assert steps == 12 or failed
+        assert flags[start : start + steps] == [False] * (steps - 1) + [failed]
+        start += steps
+    assert kinds == {"failed", "cut by the time limit"}
+
+
 def test_mirror_also_remembers_every_transition_reflected(tmp_path, monkeypatch):
     """--mirror: each step stores its transition, then the same one seen in the mirror
     (observations and action reflected, the same reward and end), in the buffer."""

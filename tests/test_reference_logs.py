@@ -36,12 +36,12 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.run_helpers import REPO, read_log, run_main
+from tests.run_helpers import REFERENCE_LOGS, REPO, cpu_model, read_log, run_main
 from training import checkpoints as ckpt
 from training.config import AVERAGE_WARMUP
 from training.loop import PUSH_STREAM
 
-FOLDER = Path(__file__).resolve().parent / "reference_logs"
+FOLDER = REFERENCE_LOGS
 REFERENCE = FOLDER / "reference.json"
 COMMON = ("--seed", "0", "--no_record", "--no_progress", "--save_every", "1000")
 SMALL = ("--layer1_size", "64", "--layer2_size", "64", "--batch_size", "64")
@@ -62,21 +62,6 @@ RUNS: dict[str, tuple[str, ...]] = {
     ),
 }  # fmt: skip
 LOSS_COLUMNS = ("value_loss", "actor_loss", "critic_1_loss", "critic_2_loss")
-
-
-def cpu_model() -> str:
-    """The CPU's model name with its family and model numbers (Linux), else the platform's."""
-    fields: dict[str, str] = {}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            fields.setdefault(key.strip(), value.strip())
-    except OSError:
-        import platform
-
-        return platform.processor() or platform.machine()
-    return f"{fields.get('model name', '?')} (family {fields.get('cpu family', '?')}, " \
-        f"model {fields.get('model', '?')})"  # fmt: skip
 
 
 def weight_checksums(models_dir: Path) -> dict[str, dict[str, float | str]]:

@@ -34,10 +34,13 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise UsageError(f"{message} (see --help)")
+        from training.cli import usage_line
+
+        raise UsageError(f"{usage_line(message)} (see --help)")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from training.cli import PATH
     from training.config import add_setting_arguments
 
     parser = _Parser(
@@ -53,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
         "its newest good checkpoint; settings marked [may change on --recover] may be given",
     )
     command.add_argument(
-        "--save_dir", default=None, help="run folder (default: save/<EnvironmentName>)"
+        "--save_dir", type=PATH, default=None, help="run folder (default: save/<EnvironmentName>)"
     )
     command.add_argument(
         "--overwrite",
@@ -80,8 +83,8 @@ def resolve_run_dir(args: argparse.Namespace, given: dict[str, Any]) -> Path:
     from environment import resolve_environment_name
     from training.runs import SAVE_ROOT, most_recent_run
 
-    if args.save_dir:
-        return Path(args.save_dir).expanduser().resolve()
+    if args.save_dir is not None:
+        return args.save_dir.expanduser().resolve()
     if "env_name" in given or not args.recover:
         try:
             return SAVE_ROOT / resolve_environment_name(args.env_name)

@@ -14,11 +14,15 @@ before the update, so they are all computed first and then applied, or all skipp
 5. (with `average_actor=N` > 0) A <- A + (actor - A) / N: the averaged actor A, an exponential
    moving average of the actor's weights over about N updates
 
-The averaged actor is the policy a run hands over (the one recorded and shipped): the actor's
-own weights keep moving with every update, and on the balance tasks a snapshot of them can be
-much less steady than the training episodes around it, while their average is not. Training
-episodes act with the actor itself, or (a training option) with the averaged actor:
-`choose_action(..., averaged=True)`.
+The averaged actor is the policy a run hands over (`policy()`: the one recorded and shipped):
+the actor's own weights keep moving with every update, and on the balance tasks a snapshot of
+them can be much less steady than the training episodes around it, while their average is not.
+
+How the agent acts is fixed when it is built: `act(observation)` samples the actor, or with
+`act_averaged` the averaged actor in the episodes that count toward solving (once it has
+AVERAGE_WARMUP windows of updates behind it), in the left-right symmetric version of the policy
+with `symmetric_policy`; with `mirror_transitions` every transition remembered is also
+remembered reflected. The last two need the task's `mirror` (environment.Mirror).
 
 With `policy_samples=2` (default) the actor loss (and the temperature loss) use a second a~,
 drawn independently of the value target's, as the reference did; with `policy_samples=1` steps
@@ -43,6 +47,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from agent import AVERAGE_WARMUP, LOSS_NAMES
 from agent.buffer import ReplayBuffer
 from agent.networks import (
     ActorNetwork,
@@ -53,7 +58,7 @@ from agent.networks import (
     squashed_action,
     squashed_sample,
 )
-from training.callbacks import LOSS_NAMES  # the names of the losses learn() reports
+from agent.policy import ActorPolicy
 
 NETWORK_NAMES = ("actor", "critic_1", "critic_2", "value", "target_value")
 AVERAGE_ACTOR = "average_actor"  # the sixth network, with average_actor > 0
@@ -145,10 +150,16 @@ class SACAgent:
         alpha_lr: float = 3e-4,
         policy_samples: int = 2,
         average_actor: int = 0,
+        act_averaged: bool = False,
+        symmetric_policy: bool = False,
+        mirror_transitions: bool = False,
+        mirror: Any = None,
         seed: int | None = None,
         jit_compile: bool = True,
     ) -> None:
         _check_arguments(locals())
+        if (symmetric_policy or mirror_transitions) and mirror is None:
+            raise ValueError("symmetric_policy and mirror_transitions need the task's mirror")
         scalar_dims = np.isscalar(input_dims)
         dims = [int(input_dims)] if scalar_dims else [int(d) for d in input_dims]
         self._config = dict(
@@ -168,6 +179,9 @@ class SACAgent:
             alpha_lr=float(alpha_lr),
             policy_samples=int(policy_samples),
             average_actor=int(average_actor),
+            act_averaged=bool(act_averaged),
+            symmetric_policy=bool(symmetric_policy),
+            mirror_transitions=bool(mirror_transitions),
             seed=None if seed is None else int(seed),
             jit_compile=bool(jit_compile),
         )
@@ -178,6 +192,11 @@ class SACAgent:
         self.learn_alpha = bool(learn_alpha)
         self.policy_samples = int(policy_samples)
         self.average_actor = None  # the averaged actor network, built with average_actor > 0
+        self.mirror = mirror
+        self._symmetry = mirror if symmetric_policy else None  # for acting
+        self._reflection = mirror if mirror_transitions else None  # for remembering
+        # act_averaged: counted episodes are played by the average from this many updates on
+        self._average_from = AVERAGE_WARMUP * int(average_actor) if act_averaged else None
         self.network_names = NETWORK_NAMES + ((AVERAGE_ACTOR,) if average_actor else ())
         self.target_entropy = -float(n_actions)
         self.update_count = 0  # updates attempted, skipped ones included
@@ -305,16 +324,39 @@ class SACAgent:
         task's environment.Mirror): act with that policy's left-right symmetric version
         (`networks.symmetric_mean_std`).
         """
-        if averaged and self.average_actor is not None:
-            if self._numpy_average is None:
-                self._numpy_average = NumpyActor(self.average_actor)
-            actor = self._numpy_average
-        else:
-            if self._numpy_actor is None:
-                self._numpy_actor = NumpyActor(self.actor)
-            actor = self._numpy_actor
+        actor = self._numpy(averaged and self.average_actor is not None)
         rng = None if deterministic else self.action_rng
         return squashed_action(actor, observation, rng, mirror)
+
+    def _numpy(self, averaged: bool) -> NumpyActor:
+        """The NumPy snapshot of the actor (or of the averaged actor), taken when stale."""
+        if averaged:
+            if self._numpy_average is None:
+                self._numpy_average = NumpyActor(self.average_actor)
+            return self._numpy_average
+        if self._numpy_actor is None:
+            self._numpy_actor = NumpyActor(self.actor)
+        return self._numpy_actor
+
+    def act(
+        self, observation: np.ndarray, deterministic: bool = False, counted: bool = True
+    ) -> np.ndarray:
+        """The action the agent plays in training: sampled (or tanh(mean) if `deterministic`)
+        from the actor, or with `act_averaged` from the averaged actor once it has made
+        AVERAGE_WARMUP x average_actor updates and the episode is `counted` toward solving
+        (with a curriculum, one played at the perturbations' full share); left-right
+        symmetric with `symmetric_policy`."""
+        averaged = (
+            counted and self._average_from is not None and self.update_count >= self._average_from
+        )
+        return self.choose_action(observation, deterministic, averaged, self._symmetry)
+
+    def policy(self, rng: np.random.Generator | None = None) -> ActorPolicy:
+        """The policy a run hands over, as it is now: the averaged actor if the agent keeps
+        one, else the actor; symmetric with `symmetric_policy`. Stochastic actions draw from
+        `rng` (default: the agent's own action generator)."""
+        actor = self._numpy(self.average_actor is not None)
+        return ActorPolicy(actor, self._symmetry, self.action_rng if rng is None else rng)
 
     def remember(
         self,
@@ -324,8 +366,15 @@ class SACAgent:
         new_state: np.ndarray,
         terminated: bool,
     ) -> None:
-        """Store a transition; `terminated` must exclude time-limit truncations."""
+        """Store a transition (and, with `mirror_transitions`, its reflection: the same reward,
+        the limits being symmetric); `terminated` must exclude time-limit truncations."""
         self.memory.store_transition(state, action, reward, new_state, terminated)
+        if self._reflection is not None:
+            reflect = self._reflection
+            self.memory.store_transition(
+                reflect.observation(state), reflect.action(action), reward,
+                reflect.observation(new_state), terminated,
+            )  # fmt: skip
 
     # ---- learning -------------------------------------------------------------------------
 

@@ -20,6 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from agent.policy import squashed_action, symmetric_mean_std  # noqa: F401 (their old home)
+
 LEAKY_SLOPE = 0.2
 STD_EPSILON = 1e-6  # added to softplus so that the standard deviation never reaches zero
 LOG_STD_MIN, LOG_STD_MAX = -20.0, 2.0
@@ -183,44 +185,3 @@ class NumpyActor:
         )
         std = np.clip(std, np.float32(math.exp(LOG_STD_MIN)), np.float32(math.exp(LOG_STD_MAX)))
         return x @ self.w_mu + self.b_mu, std
-
-
-def symmetric_mean_std(actor: Any, mirror: Any, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Mean and standard deviation (before tanh) of the left-right symmetric version of the
-    policy of `actor` (a callable state -> (mean, std), such as `NumpyActor`).
-
-    With the task's `mirror` (environment.Mirror: the reflection of an observation and of an
-    action), the symmetric policy's distribution at s averages the actor's at s with the actor's
-    at the reflected state, reflected back: mean = (mu(s) + m(mu(m(s)))) / 2 and std =
-    (sigma(s) + sigma(m(s))[swapped]) / 2, where m(.) reflects and the spread swaps without
-    signs. It acts in the reflected scene exactly as the reflection of what it does here, so a
-    push to the left and one to the right meet the same balance. `state` is one observation or
-    a batch of them.
-    """
-    state = np.asarray(state, dtype=np.float32)
-    mean, std = actor(np.stack([state, mirror.observation(state)]))
-    return (
-        np.float32(0.5) * (mean[0] + mirror.action(mean[1])),
-        np.float32(0.5) * (std[0] + std[1][..., mirror.action_index]),
-    )
-
-
-def squashed_action(
-    actor: Any,
-    observation: np.ndarray,
-    rng: np.random.Generator | None = None,
-    mirror: Any = None,
-) -> np.ndarray:
-    """Action in [-1, 1] of `actor` (state -> (mean, std), such as `NumpyActor`) at `observation`.
-
-    Deterministic without `rng`: tanh(mean), which draws no random numbers; stochastic with it:
-    tanh(mean + std * N(0, 1)). With the task's `mirror`, the policy is its left-right symmetric
-    version (`symmetric_mean_std`).
-    """
-    if mirror is None:
-        mean, std = actor(observation)
-    else:
-        mean, std = symmetric_mean_std(actor, mirror, observation)
-    if rng is None:
-        return np.tanh(mean)
-    return np.tanh(mean + std * rng.standard_normal(mean.shape, dtype=np.float32))

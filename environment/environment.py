@@ -48,10 +48,24 @@ CYAN = (32, 175, 205, 255)  # ball
 
 CAMERA_MARGIN = 10.0  # screen px kept free around the moving bodies when zoomed
 
+# Bounds of what a caller may ask for. Start noise and pushes are velocities in observation
+# units (x 100 px/s; rad/s for start noise's spin): at 10, 1,000 px/s carries a body across the
+# 600 px scene in 30 steps and 10 rad/s turns a pole past its 0.21 rad limit in one, so a
+# stronger one only ends the episode sooner (and 1e40 overflows the float32 observation).
+MAX_START_NOISE = 10.0
+MAX_PUSH = 10.0  # either side
+MAX_ZOOM = 8.0  # the 600 px frame then shows 75 px of the world, about a forearm
+
 NON_FINITE_REASON = "non-finite physics state"
 # Observations must have a Euclidean norm below this, so that every value fits in float32.
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _hypot, _array, _float32 = math.hypot, np.array, np.float32  # step() is the hot path
+
+
+def _checked_start_noise(value: Any) -> float:
+    if not (_is_real(value) and 0 <= value <= MAX_START_NOISE):
+        raise ValueError(f"start_noise must be a number in [0, {MAX_START_NOISE:g}], got {value!r}")
+    return float(value)
 
 
 def _is_real(value: Any) -> bool:
@@ -186,7 +200,8 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
 
     ## Pushes
     `push(strength)` adds `strength * 100` px/s (observation units, so 1.0 = 100 px/s; negative
-    pushes to the left, -x) to the horizontal velocity of the subclass's `push_body`, at once:
+    pushes to the left, -x; at most `MAX_PUSH`, 10, either way) to the horizontal velocity of the
+    subclass's `push_body`, at once:
     the next `step` starts from the pushed state. `apply_impulse_at(body, point, impulse)` applies
     an impulse (mass px/s) at a world point of one of the space's dynamic bodies, and
     `pick_body(point)` finds the dynamic body under a world point (what a mouse drag grabs).
@@ -218,10 +233,12 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
       "rgb_array" (`render()` returns a (600, 600, 3) uint8 frame drawn offscreen).
     - `max_episode_steps`: the truncation cap (400).
     - `start_noise`: half-width of a uniform perturbation added at reset to every dynamic body's
-      linear velocity (in observation units, i.e. x 100 px/s) and angular velocity (rad/s).
-      0 (default) keeps the start state deterministic. Drawn from `self.np_random` only.
-    - `zoom`: the camera's magnification (a finite number > 0; 1, the default, is the full
-      600 x 600 px world; 2 shows a 300 x 300 px part of it around the subject).
+      linear velocity (in observation units, i.e. x 100 px/s) and angular velocity (rad/s),
+      0 to `MAX_START_NOISE` (10). 0 (default) keeps the start state deterministic. Drawn from
+      `self.np_random` only. `reset(options={"start_noise": x})` uses x for that reset (a
+      curriculum growing the noise episode by episode).
+    - `zoom`: the camera's magnification, above 0 and at most `MAX_ZOOM` (8); 1, the default,
+      is the full 600 x 600 px world; 2 shows a 300 x 300 px part of it around the subject.
 
     ## Recording
     `start_recording(filename, fps=None, h264=False)` / `end_recording()` write a 600 x 600 mp4v
@@ -261,12 +278,9 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
             raise ValueError(f"max_episode_steps must be an int, got {max_episode_steps!r}")
         if max_episode_steps < 1:
             raise ValueError(f"max_episode_steps must be at least 1, got {max_episode_steps}")
-        if not (isinstance(start_noise, int | float) and math.isfinite(start_noise)):
-            raise ValueError(f"start_noise must be a finite number, got {start_noise!r}")
-        if start_noise < 0:
-            raise ValueError(f"start_noise must be >= 0, got {start_noise}")
-        if not (_is_real(zoom) and math.isfinite(zoom) and zoom > 0):
-            raise ValueError(f"zoom must be a finite number > 0, got {zoom!r}")
+        start_noise = _checked_start_noise(start_noise)
+        if not (_is_real(zoom) and 0 < zoom <= MAX_ZOOM):
+            raise ValueError(f"zoom must be a number in (0, {MAX_ZOOM:g}], got {zoom!r}")
 
         self.render_mode = render_mode
         self.max_episode_steps = max_episode_steps
@@ -338,11 +352,14 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
         self, *, seed: int | None = None, options: dict[str, Any] | None = None
     ) -> tuple[np.ndarray, dict[str, Any]]:
         super().reset(seed=seed)
+        noise = self.start_noise
+        if options and "start_noise" in options:
+            noise = _checked_start_noise(options["start_noise"])
         self.space = pymunk.Space()
         self.space.gravity = GRAVITY
         self._create_objects()
-        if self.start_noise > 0:
-            self._perturb_start()
+        if noise > 0:
+            self._perturb_start(noise)
         self.steps = 0
         state = self._get_state()
         if not math.hypot(*state) < _FLOAT32_MAX:
@@ -412,8 +429,7 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
             )
         return [-1.0 if v < -1.0 else 1.0 if v > 1.0 else v for v in values]
 
-    def _perturb_start(self) -> None:
-        noise = self.start_noise
+    def _perturb_start(self, noise: float) -> None:
         for body in self.space.bodies:
             if body.body_type == pymunk.Body.DYNAMIC:
                 dvx, dvy, dw = self.np_random.uniform(-noise, noise, size=3).tolist()
@@ -429,8 +445,10 @@ class BaseEnvironment(gymnasium.Env[np.ndarray, np.ndarray]):
 
     def push(self, strength: float) -> None:
         """Add `strength * 100` px/s to `push_body`'s horizontal velocity (+ = right), now."""
-        if not (_is_real(strength) and math.isfinite(strength)):
-            raise ValueError(f"push strength must be a finite number, got {strength!r}")
+        if not (_is_real(strength) and -MAX_PUSH <= strength <= MAX_PUSH):
+            raise ValueError(
+                f"push strength must be a number in [-{MAX_PUSH:g}, {MAX_PUSH:g}], got {strength!r}"
+            )
         self._require_space("push()")
         body = self.push_body
         vx, vy = body.velocity

@@ -2,11 +2,15 @@
 
 `VideoWriter` writes RGB frames to an mp4v file through OpenCV and, when asked, a browser-playable
 H.264 copy (libx264, yuv420p) beside it as `<stem>_h264.mp4` through the ffmpeg binary bundled
-with imageio-ffmpeg. `count_frames` reads a video back with OpenCV and counts its frames exactly.
+with imageio-ffmpeg. `video_info` reads back what a video file holds (frame count, size, frame
+rate), and `describe_videos` says it in the one line that every tool (and main.py) prints
+after writing videos; `count_frames` decodes one and counts its frames exactly.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -28,9 +32,12 @@ class VideoWriter:
     """Write RGB frames (H x W x 3, uint8) to an mp4 file.
 
     The frame size is taken from the first frame; every later frame must have the same size.
-    Nothing is written to disk before the first frame. With `h264=True` the same frames also go
-    to `<stem>_h264.mp4`, encoded with libx264 in yuv420p (odd sizes are padded to even ones),
-    which browsers play; OpenCV's mp4v output is not browser-playable.
+    Both codecs need even sides (OpenCV's mp4v writer would crop an odd side, libx264's yuv420p
+    refuses it): a frame with an odd side is padded by repeating its last row or column, so the
+    video is `video_size`, one px larger than `frame_size` there. Nothing is written to disk
+    before the first frame. With `h264=True` the same frames also go to `<stem>_h264.mp4`,
+    encoded with libx264 in yuv420p, which browsers play; OpenCV's mp4v output is not
+    browser-playable.
 
     Use it as a context manager or call `close()`, which returns the paths written.
     """
@@ -42,7 +49,8 @@ class VideoWriter:
         self.fps = float(fps)
         self.h264 = bool(h264)
         self.frame_count = 0
-        self.frame_size: tuple[int, int] | None = None  # (width, height)
+        self.frame_size: tuple[int, int] | None = None  # (width, height) of the frames given
+        self.video_size: tuple[int, int] | None = None  # ... and of the video: even sides
         self._cv_writer: cv2.VideoWriter | None = None
         self._ffmpeg: Any = None  # imageio-ffmpeg's frame generator
         self._closed = False
@@ -52,7 +60,8 @@ class VideoWriter:
         """The files this writer produces (once it has received a frame)."""
         return [self.path, h264_path(self.path)] if self.h264 else [self.path]
 
-    def _open(self, width: int, height: int) -> None:
+    def _open(self, frame_width: int, frame_height: int) -> None:
+        width, height = frame_width + frame_width % 2, frame_height + frame_height % 2
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fourcc = cv2.VideoWriter.fourcc(*"mp4v")
         self._cv_writer = cv2.VideoWriter(str(self.path), fourcc, self.fps, (width, height))
@@ -70,15 +79,11 @@ class VideoWriter:
                 pix_fmt_out="yuv420p",
                 macro_block_size=1,
                 ffmpeg_log_level="error",
-                output_params=[
-                    "-vf",
-                    "pad=ceil(iw/2)*2:ceil(ih/2)*2",
-                    "-movflags",
-                    "+faststart",
-                ],
+                output_params=["-movflags", "+faststart"],
             )
             self._ffmpeg.send(None)  # start the ffmpeg process
-        self.frame_size = (width, height)
+        self.frame_size = (frame_width, frame_height)
+        self.video_size = (width, height)
 
     def write(self, frame_rgb: np.ndarray) -> None:
         if self._closed:
@@ -97,6 +102,8 @@ class VideoWriter:
                 f"frame size {width}x{height} differs from the video's {self.frame_size[0]}x"
                 f"{self.frame_size[1]} (set by the first frame)"
             )
+        if self.video_size != self.frame_size:  # odd sides: repeat the last row / column
+            frame = np.pad(frame, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
         self._cv_writer.write(np.ascontiguousarray(frame[:, :, ::-1]))  # OpenCV wants BGR
         if self._ffmpeg is not None:
             self._ffmpeg.send(np.ascontiguousarray(frame))
@@ -125,6 +132,60 @@ class VideoWriter:
         traceback: TracebackType | None,
     ) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file holds, as read back from it."""
+
+    frames: int  # as its container records them
+    width: int  # px
+    height: int  # px
+    fps: float
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+
+def video_info(path: str | Path) -> VideoInfo:
+    """The frame count, size and frame rate of the video at `path`, read from the file."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"no video at {path}")
+    capture = cv2.VideoCapture(str(path))
+    try:
+        if not capture.isOpened():
+            raise OSError(f"OpenCV could not open {path}")
+        return VideoInfo(
+            frames=int(capture.get(cv2.CAP_PROP_FRAME_COUNT)),
+            width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+            fps=float(capture.get(cv2.CAP_PROP_FPS)),
+        )
+    finally:
+        capture.release()
+
+
+def describe_videos(paths: Iterable[str | Path], frame_size: tuple[int, int]) -> str:
+    """What the videos at `paths` hold, read back from the files, in one line: frame count,
+    size, frame rate and paths ("12 frames, 64x48, 50 fps -> a.mp4, a_h264.mp4"). A size other
+    than `frame_size` (the frames' own) is said, with why: "12 frames of 101x77 written as
+    102x78 (odd sides padded to even for the video codecs), ..."."""
+    groups: dict[tuple, list[str]] = {}
+    for path in paths:
+        info = video_info(path)
+        groups.setdefault((info.frames, info.size, info.fps), []).append(str(path))
+    parts = []
+    for (frames, size, fps), files in groups.items():
+        shown = "{}x{}".format(*size)
+        if size == frame_size:
+            shown = f"{frames} frames, {shown}"
+        else:
+            even = tuple(side + side % 2 for side in frame_size)
+            why = "odd sides padded to even for the video codecs" if size == even else "resized"
+            shown = "{} frames of {}x{} written as {} ({})".format(frames, *frame_size, shown, why)
+        parts.append(f"{shown}, {fps:g} fps -> {', '.join(files)}")
+    return "; ".join(parts)
 
 
 def count_frames(path: str | Path) -> int:

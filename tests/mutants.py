@@ -42,8 +42,9 @@ class Mutant:
     first: tuple[str, ...]  # test files run first: the likeliest to catch it
 
 
-AGENT, LOOP = "agent/agent.py", "training/loop.py"
+AGENT, LOOP, WRAPPERS = "agent/agent.py", "training/loop.py", "environment/wrappers.py"
 MATHS = ("tests/test_agent_maths.py", "tests/test_agent.py")
+PUSHES = ("tests/test_wrappers.py", "tests/test_loop.py")
 MUTANTS = (
     Mutant("entropy-sign-in-value-target", AGENT, (
         ("value_target = tf.stop_gradient(q_new - alpha * log_prob)",
@@ -71,25 +72,41 @@ MUTANTS = (
     Mutant("averaged-actor-copies-the-actor", AGENT, (
         ('rate = 1.0 / self._config["average_actor"]', "rate = 1.0"),), MATHS),
     Mutant("update-every-ignored", LOOP, (
-        ("if progress.total_steps % update_every == 0:\n"
-         "            losses.add(agent.learn(update_every))",
+        ("if progress.total_steps % plan.update_every == 0:\n"
+         "            losses.add(agent.learn(plan.update_every))",
          "if True:\n"
          "            losses.add(agent.learn(1))"),), ("tests/test_loop.py",)),
     Mutant("truncation-stored-as-terminal", LOOP, (
-        ("agent.remember(observation, action, learned, next_observation, terminated)",
-         "agent.remember(observation, action, learned, next_observation, terminated or truncated)"),
+        ("agent.remember(observation, action, reward, next_observation, terminated)",
+         "agent.remember(observation, action, reward, next_observation, terminated or truncated)"),
     ), ("tests/test_loop.py",)),
-    Mutant("margin-penalty-sign", LOOP, (
-        ("return float(reward) * (1.0 - weight * float(np.mean(shares**2)))",
-         "return float(reward) * (1.0 + weight * float(np.mean(shares**2)))"),),
-        ("tests/test_loop.py",)),
+    Mutant("margin-penalty-sign", WRAPPERS, (
+        ("float(reward) * (1.0 - self.weight * float(np.mean(shares**2)))",
+         "float(reward) * (1.0 + self.weight * float(np.mean(shares**2)))"),), PUSHES),
     Mutant("push-to-the-wrong-side", "environment/environment.py", (
         ("body.velocity = (vx + float(strength) * POSITION_SCALE, vy)",
          "body.velocity = (vx - float(strength) * POSITION_SCALE, vy)"),),
         ("tests/test_environment.py",)),
-    Mutant("training-pushes-one-side-only", LOOP, (
-        ("side = 1.0 if self.rng.random() < 0.5 else -1.0", "side = 1.0"),),
-        ("tests/test_loop.py",)),
+    Mutant("fixed-side-pushes-the-other-way", WRAPPERS, (
+        ('side = -1.0 if self.side == "left" else 1.0',
+         'side = 1.0 if self.side == "left" else -1.0'),), PUSHES),
+    Mutant("training-pushes-one-side-only", WRAPPERS, (
+        ("side = 1.0 if self.rng.random() < 0.5 else -1.0", "side = 1.0"),), PUSHES),
+    Mutant("ramp-counts-episodes-not-successes", "training/curriculum.py", (
+        ("ramp_factor(successes if self.by_success else episodes, self.ramp)",
+         "ramp_factor(episodes, self.ramp)"),), ("tests/test_loop.py",)),
+    Mutant("episodes-on-the-ramp-count-toward-solving", "training/curriculum.py", (
+        ("return score >= self.solve_score and share >= 1.0",
+         "return score >= self.solve_score"),), ("tests/test_loop.py",)),
+    Mutant("mirrored-transition-keeps-the-action", AGENT, (
+        ("reflect.observation(state), reflect.action(action), reward,",
+         "reflect.observation(state), action, reward,"),), ("tests/test_loop.py",)),
+    Mutant("symmetric-policy-ignored", AGENT, (
+        ("self._symmetry = mirror if symmetric_policy else None",
+         "self._symmetry = None"),), ("tests/test_loop.py",)),
+    Mutant("act-averaged-ignored", AGENT, (
+        ("counted and self._average_from is not None",
+         "False and self._average_from is not None"),), ("tests/test_loop.py",)),
 )  # fmt: skip
 
 
@@ -181,6 +198,16 @@ def hunt(copy: Path, mutant: Mutant) -> Outcome:
     return rest
 
 
+def fits(copy: Path, mutant: Mutant) -> bool:
+    """Whether each of the mutant's edits finds its text exactly once (applied in order)."""
+    text = (copy / mutant.path).read_text()
+    for old, new in mutant.edits:
+        if text.count(old) != 1:
+            return False
+        text = text.replace(old, new)
+    return True
+
+
 def apply(copy: Path, mutant: Mutant) -> str | None:
     """Apply the mutant's edits; returns the original text, or None if an edit does not fit."""
     path = copy / mutant.path
@@ -201,7 +228,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.list:
         for mutant in MUTANTS:
-            print(f"{mutant.name:34s} {mutant.path}")
+            print(f"{mutant.name:42s} {mutant.path}")
         return 0
     known = {m.name for m in MUTANTS}
     unknown = [n for n in args.names if n not in known]
@@ -214,6 +241,9 @@ def main() -> int:
         copy = Path(scratch) / "repo"
         copy_repository(copy)
         check_imports_the_copy(copy)
+        stale = [m for m in chosen if not fits(copy, m)]
+        for mutant in stale:  # said before the long clean run, and counted as not caught
+            print(f"NOT APPLIED {mutant.name}: its lines are no longer in {mutant.path}")
         clean = run_tests(copy)
         if clean.code != 0 or clean.failures or clean.errors:
             print(clean.tail)
@@ -221,22 +251,20 @@ def main() -> int:
             return 1
         print(f"unchanged copy: fast tests pass ({clean.seconds:.0f} s)", flush=True)
         caught = 0
-        for mutant in chosen:
+        for mutant in (m for m in chosen if m not in stale):
             original = apply(copy, mutant)
-            if original is None:
-                print(f"NOT APPLIED {mutant.name}: its lines are no longer in {mutant.path}")
-                continue
+            assert original is not None
             try:
                 outcome = hunt(copy, mutant)
             finally:
                 (copy / mutant.path).write_text(original)
             if outcome.failures:
                 caught += 1
-                print(f"caught   {mutant.name:34s} by {outcome.failures[0]} "
+                print(f"caught   {mutant.name:42s} by {outcome.failures[0]} "
                       f"({outcome.seconds:.0f} s)", flush=True)  # fmt: skip
             else:
                 why = "tests pass" if not outcome.code else f"no failing test (exit {outcome.code})"
-                print(f"SURVIVED {mutant.name:34s} {why}\n{outcome.tail}", flush=True)
+                print(f"SURVIVED {mutant.name:42s} {why}\n{outcome.tail}", flush=True)
     minutes = (time.perf_counter() - started) / 60
     print(f"{caught} of {len(chosen)} caught ({minutes:.1f} min)")
     return 0 if caught == len(chosen) else 1

@@ -80,4 +80,7 @@ class BalancingActor:
 def balancing_policy(config: dict):
     from training.policy import Policy
 
-    return Policy(Path("controller"), dict(config), Path("controller"), None, BalancingActor())
+    return Policy(
+        BalancingActor(), folder=Path("controller"), config=dict(config),
+        weights_path=Path("controller"),
+    )  # fmt: skip

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import sys
 
-from training.callbacks import LOSS_NAMES, EpisodeReport, ProgressBar, TensorBoardLog
+from agent import LOSS_NAMES
+from training.callbacks import EpisodeReport, ProgressBar, TensorBoardLog
 from training.log import LOG_FIELDS
 
 REPORT = EpisodeReport(

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from environment.video import VideoWriter, count_frames, read_frames
-from tests.tool_helpers import call_main, run_tool
+from tests.tool_helpers import call_main, check_video_report, run_tool
 from tests.tool_helpers import error_line as tool_error_line
 from tools import combine_recordings as combine
 from tools._common import episode_from_name, recording_label
@@ -151,6 +151,21 @@ def test_frames_dir_alone(clips, tmp_path):
     assert sorted(p.name for p in frames.iterdir()) == names
 
 
+def test_what_is_said_is_read_back_from_what_was_written(clips, tmp_path, capsys):
+    """The last lines: the videos' frames, size, frame rate and paths, and the PNG frames'
+    count, size and folder, as the files hold them."""
+    output, frames = tmp_path / "grid.mp4", tmp_path / "frames"
+    assert call(clips, "-o", output, "--frames-dir", frames, "--max-size", "300") == 0
+    *_, videos, pngs = capsys.readouterr().out.splitlines()
+    report = check_video_report(videos)
+    assert report["paths"] == [output, tmp_path / "grid_h264.mp4"]
+    assert (report["frames"], report["size"], report["given"]) == ("20", "300x200", None)
+    written = sorted(frames.iterdir())
+    height, width = cv2.imread(str(written[0])).shape[:2]
+    assert pngs == f"{len(written)} frames, {width}x{height} -> {frames / 'frame_*.png'}"
+    assert len(written) == 20 and (width, height) == (300, 200)
+
+
 def test_runs_from_another_working_directory(tmp_path):
     write_clip(tmp_path / "recording_ep3.mp4", 3, (64, 64))
     result = run_tool("combine_recordings.py", ".", cwd=tmp_path)
@@ -200,5 +215,5 @@ def test_bad_flags(clips, tmp_path, capsys):
     assert "--max-size must lie in 64 .. 4096 px (got 100000)" in error_line(capsys)
     for fps in ("-3", "0", "nan", "1e9"):
         assert call(clips, "-o", tmp_path / "o.mp4", "--fps", fps) == 2
-        assert "--fps must lie in 0.1 .. 1000 frames per second" in error_line(capsys)
+        assert "--fps must lie in [0.1, 1000] frames per second" in error_line(capsys)
     assert not list(tmp_path.iterdir())

@@ -4,9 +4,11 @@ import importlib.util
 import json
 from pathlib import Path
 
+import gymnasium
 import numpy as np
 import pytest
 
+from environment.wrappers import Pushes
 from tests.policy_helpers import balancing_policy, copy_run, results_folder, run_config, tiny_run
 from tests.tool_helpers import TOOLS, call_main, error_line, run_tool
 
@@ -33,15 +35,14 @@ def controller(run):
     return balancing_policy(run_config(run))
 
 
-class ScriptedEnv:
+class ScriptedEnv(gymnasium.Env):
     """Counts steps, ends at `end` (terminated) or at the cap (truncated); records pushes."""
 
     def __init__(self, end: int | None, cap: int = 400) -> None:
         self.end, self.max_episode_steps, self.steps = end, cap, 0
-        self.unwrapped = self
         self.pushes: list[tuple[int, float]] = []
 
-    def reset(self, seed=None):
+    def reset(self, seed=None, options=None):
         self.steps = 0
         return np.zeros(4, dtype=np.float32), {}
 
@@ -72,11 +73,12 @@ class Idle:
     ],
 )
 def test_pushes_and_recoveries_are_counted(end, cap, pushed_at, recovered):
-    env = ScriptedEnv(end, cap)
-    directions = np.array([1.0, -1.0, -1.0, 1.0])
-    result = tool.run_episode(Idle(), env, 0, 0.5, directions, True)
-    assert [step for step, _ in env.pushes] == pushed_at
-    assert [s for _, s in env.pushes] == [0.5 * d for d in directions[: len(pushed_at)]]
+    scripted = ScriptedEnv(end, cap)
+    env = Pushes(scripted, 0.5, np.random.default_rng(4), draw="episode")
+    directions = np.random.default_rng(4).choice([-1.0, 1.0], size=len(env.steps_pushed))
+    result = tool.run_episode(Idle(), env, 0, True)
+    assert [step for step, _ in scripted.pushes] == pushed_at
+    assert [s for _, s in scripted.pushes] == [0.5 * d for d in directions[: len(pushed_at)]]
     assert result["pushes"] == len(pushed_at) and result["recovered"] == recovered
     assert result["steps"] == (end or cap) and result["full"] == (end is None)
     assert result["termination_reason"] == (None if end is None else "fell")
@@ -84,7 +86,7 @@ def test_pushes_and_recoveries_are_counted(end, cap, pushed_at, recovered):
 
 def test_without_push_nobody_is_pushed():
     env = ScriptedEnv(None)
-    result = tool.run_episode(Idle(), env, 0, None, np.ones(4), True)
+    result = tool.run_episode(Idle(), env, 0, True)
     assert env.pushes == [] and result["pushes"] == 0
 
 

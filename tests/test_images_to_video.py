@@ -8,8 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from environment.video import read_frames
-from tests.tool_helpers import call_main, run_tool
+from environment.video import read_frames, video_info
+from tests.tool_helpers import call_main, check_video_report, run_tool
 from tests.tool_helpers import error_line as tool_error_line
 from tools import images_to_video
 
@@ -44,9 +44,12 @@ def frames(tmp_path) -> Path:
     return folder
 
 
-def test_round_trip_in_numeric_order(frames, tmp_path):
+def test_round_trip_in_numeric_order(frames, tmp_path, capsys):
     output = tmp_path / "output_video.mp4"
     assert call(frames, "-o", output) == 0
+    report = check_video_report(capsys.readouterr().out.splitlines()[-1])
+    assert report["paths"] == [output, tmp_path / "output_video_h264.mp4"]
+    assert (report["frames"], report["size"], report["given"]) == (str(N_FRAMES), "64x48", None)
     for path in (output, tmp_path / "output_video_h264.mp4"):
         decoded = read_frames(path)
         assert len(decoded) == N_FRAMES
@@ -73,6 +76,29 @@ def test_fps_and_a_frame_of_another_size(frames, tmp_path, capsys):
     assert capture.get(cv2.CAP_PROP_FPS) == pytest.approx(25)
     capture.release()
     assert not (tmp_path / "slow_h264.mp4").exists()
+
+
+def test_odd_sides_are_padded_and_said_as_read_back_from_the_videos(tmp_path, capsys):
+    """101x77 frames: OpenCV's mp4v writer would crop them to 100x76 and libx264 needs even
+    sides, so both videos are 102x78 with every pixel kept (the last row and column repeated),
+    and the line printed says so, with the figures read back from the files."""
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    for index in range(5):
+        image = np.zeros((77, 101, 3), dtype=np.uint8)
+        image[:] = color(index)
+        image[-8:, :] = image[:, -8:] = 255  # white last rows and columns
+        cv2.imwrite(str(folder / f"frame_{index}.png"), image)
+    output = tmp_path / "odd.mp4"
+    assert call(folder, "-o", output) == 0
+    line = capsys.readouterr().out.splitlines()[-1]
+    assert line.startswith("5 frames of 101x77 written as 102x78 (odd sides padded to even for ")
+    report = check_video_report(line)
+    assert report["paths"] == [output, tmp_path / "odd_h264.mp4"]
+    for path in report["paths"]:
+        assert video_info(path).size == (102, 78)
+        last = read_frames(path)[-1]
+        assert last[-2:].min() > 200 and last[:, -2:].min() > 200  # the edge, not black
 
 
 def test_runs_from_another_working_directory(frames, tmp_path):
@@ -120,8 +146,8 @@ def test_never_overwrites_without_force(frames, tmp_path, capsys):
 def test_bad_flags(frames, tmp_path, capsys):
     for fps in ("0", "-1", "inf", "0.001", "1e9"):  # rates OpenCV's mp4v writer cannot take
         assert call(frames, "-o", tmp_path / "out.mp4", "--fps", fps) == 2
-        assert "--fps must lie in 0.1 .. 1000 frames per second" in error_line(capsys)
+        assert "--fps must lie in [0.1, 1000] frames per second" in error_line(capsys)
     assert call(frames, "-o", tmp_path / "out.gif") == 2
     assert "must be an .mp4 file" in error_line(capsys)
     assert call(frames, "--fps", "fast") == 2
-    assert "invalid float value" in error_line(capsys)
+    assert "--fps must be a number (got 'fast')" in error_line(capsys)

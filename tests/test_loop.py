@@ -10,10 +10,11 @@ import signal
 import numpy as np
 import pytest
 
+from agent import LOSS_NAMES
 from tests.run_helpers import TINY_SETTINGS, assert_same_run, read_log, train_tiny
 from training import ConfigError, EpisodeReport, RunConfig, RunError, StopTraining, train
 from training import checkpoints as ckpt
-from training.callbacks import LOSS_NAMES
+from training.curriculum import ramp_factor
 
 pytestmark = pytest.mark.usefixtures("no_xla")
 
@@ -186,59 +187,6 @@ def test_arguments_of_train_that_cannot_work(tmp_path):
     assert not (tmp_path / "run").exists()
 
 
-def test_training_pushes_follow_the_evaluation_schedule():
-    """Training pushes come at the steps evaluate.py --push uses: 50, 150, 250, 350 of 400."""
-    import numpy as np
-
-    from training.loop import TrainingPushes, push_steps
-
-    class Env:
-        unwrapped = None
-
-        def __init__(self) -> None:
-            self.unwrapped, self.pushes = self, []
-
-        def push(self, strength: float) -> None:
-            self.pushes.append(strength)
-
-    env, pushes = Env(), TrainingPushes(0.5, push_steps(100, 400), np.random.default_rng(0))
-    pushed_at = []
-    for step in range(400):
-        before = len(env.pushes)
-        pushes(env, step)
-        if len(env.pushes) > before:
-            pushed_at.append(step)
-    assert pushed_at == [50, 150, 250, 350] and {abs(s) for s in env.pushes} == {0.5}
-
-
-def test_uniform_training_pushes_draw_their_strength_up_to_train_push():
-    """--push_uniform: each push has its own strength, uniform between 0 and --train_push, to
-    either side; the same generator state gives the same pushes (resume stays exact)."""
-    import numpy as np
-
-    from training.loop import TrainingPushes, push_steps
-
-    class Env:
-        def __init__(self) -> None:
-            self.unwrapped, self.pushes = self, []
-
-        def push(self, strength: float) -> None:
-            self.pushes.append(strength)
-
-    def play(seed: int) -> list[float]:
-        env = Env()
-        pushes = TrainingPushes(0.8, push_steps(10, 4000), np.random.default_rng(seed), True)
-        for step in range(4000):
-            pushes(env, step)
-        return env.pushes
-
-    strengths = np.array(play(0))
-    assert len(strengths) == 400 and np.all(np.abs(strengths) <= 0.8)
-    assert 0.35 < np.mean(np.abs(strengths)) < 0.45 and np.mean(np.abs(strengths) < 0.2) > 0.15
-    assert 0.4 < np.mean(strengths > 0) < 0.6
-    assert play(0) == list(strengths) and play(1) != list(strengths)
-
-
 def test_a_margin_penalty_changes_what_the_agent_learns_from_not_the_score(tmp_path, monkeypatch):
     """--margin_penalty w: the agent remembers 1 - w * mean(shares^2) of the state reached for
     a surviving step (0 for the terminating one); the log still scores 1 per step."""
@@ -295,17 +243,17 @@ def test_a_time_limit_is_stored_as_not_terminated_so_the_critics_bootstrap(tmp_p
 def test_mirror_also_remembers_every_transition_reflected(tmp_path, monkeypatch):
     """--mirror: each step stores its transition, then the same one seen in the mirror
     (observations and action reflected, the same reward and end), in the buffer."""
-    from agent.agent import SACAgent
+    from agent.buffer import ReplayBuffer
     from environment import CartpoleEnvironment
 
     remembered = []
-    real_remember = SACAgent.remember
+    real_store = ReplayBuffer.store_transition
 
     def spy(self, *transition):
         remembered.append(transition)
-        real_remember(self, *transition)
+        real_store(self, *transition)
 
-    monkeypatch.setattr(SACAgent, "remember", spy)
+    monkeypatch.setattr(ReplayBuffer, "store_transition", spy)
     result, _ = train_tiny(tmp_path / "run", n_games=3, mirror=True, margin_penalty=0.5)
     assert len(remembered) == 2 * result.total_steps
     env = CartpoleEnvironment()
@@ -327,9 +275,9 @@ def test_symmetric_policy_acts_with_the_mirror_in_training(tmp_path, monkeypatch
     mirrors = []
     real_choose = SACAgent.choose_action
 
-    def spy(self, observation, *args, **kwargs):
-        mirrors.append(kwargs.get("mirror"))
-        return real_choose(self, observation, *args, **kwargs)
+    def spy(self, observation, deterministic=False, averaged=False, mirror=None):
+        mirrors.append(mirror)
+        return real_choose(self, observation, deterministic, averaged, mirror)
 
     monkeypatch.setattr(SACAgent, "choose_action", spy)
     result, _ = train_tiny(tmp_path / "run", n_games=2, symmetric_policy=True)
@@ -347,9 +295,10 @@ def perturbations_of_each_episode(monkeypatch) -> list[tuple[float, float | None
     seen: list[tuple[float, float | None]] = []
     real_run_episode = loop.run_episode
 
-    def spy(env, agent, progress, update_every, stop, push=None, **kwargs):
-        seen.append((env.unwrapped.start_noise, push.strength if push else None))
-        return real_run_episode(env, agent, progress, update_every, stop, push, **kwargs)
+    def spy(env, agent, progress, stop, plan):
+        options = plan.reset_options
+        seen.append((options["start_noise"], options.get("push_strength")))
+        return real_run_episode(env, agent, progress, stop, plan)
 
     monkeypatch.setattr(loop, "run_episode", spy)
     return seen
@@ -372,7 +321,7 @@ def test_a_perturbation_ramp_grows_noise_and_pushes_and_solving_waits_for_it(tmp
     # Every episode scores at least 0: the first two after the ramp (5 and 6) solve it.
     assert result.solved and result.episodes == 6
     assert "solved at episode 6: 2 consecutive episodes scored at least 0" in said.logged
-    assert [loop.ramp_factor(n, 0) for n in (0, 7)] == [1.0, 1.0]
+    assert [ramp_factor(n, 0) for n in (0, 7)] == [1.0, 1.0]
     # The rule replayed over the log (a run folder without checkpoints) finds the same episode.
     scores = [float(row["score"]) for row in read_log(tmp_path / "run")]
     assert loop.solved_at(recorded_config(tmp_path / "run"), scores) == 6

@@ -14,7 +14,7 @@ import pytest
 
 from environment.video import count_frames
 from tests.run_helpers import error_lines, subprocess_env
-from tests.tool_helpers import call_main
+from tests.tool_helpers import call_main, check_video_report
 from tests.tool_helpers import error_line as tool_error_line
 from tools import combine_recordings, images_to_video, record_savings
 
@@ -68,6 +68,12 @@ def test_one_video_per_checkpoint_with_the_requested_frame_count(tiny_run, recor
         assert frame_size(out / name) == (600, 600)
     # The environment came from the run's config.json: nothing named it on the command line.
     assert "CartpoleEnvironment" in recorded.stdout
+    # One line per video said, its figures read back from the files.
+    said = [line for line in recorded.stdout.splitlines() if ": episode " in line]
+    for line, name in zip(said, VIDEOS, strict=True):
+        report = check_video_report(line)
+        assert line.startswith(f"{name}: episode ") and report["size"] == "600x600"
+        assert report["paths"] == [out / name, out / name.replace(".mp4", "_h264.mp4")]
     # The run finished at episode 3, so its final video is that checkpoint's.
     final = (out / "recording_final.mp4").read_bytes()
     assert final == (out / "recording_ep3.mp4").read_bytes()
@@ -185,7 +191,7 @@ def test_bad_flags(tiny_run, tmp_path, capsys):
     assert call("--run", str(tiny_run), "--steps", "0") == 2
     assert "--steps must be at least 1" in error_line(capsys)
     assert call("--run", str(tiny_run), "--steps", "many") == 2
-    assert "invalid int value" in error_line(capsys)
+    assert "--steps must be a whole number (got 'many')" in error_line(capsys)
     (tmp_path / "file").write_text("")
     assert call("--run", str(tiny_run), "--out", str(tmp_path / "file")) == 2
     assert "is a file, not a folder" in error_line(capsys)
@@ -193,7 +199,7 @@ def test_bad_flags(tiny_run, tmp_path, capsys):
         assert call("--run", str(tiny_run), "--seed", seed) == 2
         assert f"--seed must lie in 0 .. 4294967295 (got {seed})" in error_line(capsys)
     assert call("--run", str(tiny_run), "--tf_threads", "-2") == 2
-    assert "--tf_threads must not be negative" in error_line(capsys)
+    assert "--tf_threads must lie in 0 .. 1024 (got -2)" in error_line(capsys)
 
 
 def test_without_a_run_and_nothing_under_save(tmp_path, monkeypatch, capsys):

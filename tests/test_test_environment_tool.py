@@ -10,6 +10,7 @@ import pygame
 import pytest
 
 from environment import create_environment
+from tests.tool_helpers import check_video_report
 
 REPO = Path(__file__).resolve().parents[1]
 TOOL = REPO / "tools" / "test_environment.py"
@@ -116,7 +117,7 @@ def test_the_tool_initialises_no_audio(tmp_path):
         (["cartpole", "--headless", "--script", "right"], "bad script segment"),
         (["cartpole", "--headless", "--script", "x:3"], "unknown key"),
         (["cartpole", "--headless"], "--headless needs --script"),
-        (["cartpole", "--headless", "--frames", "-1"], "--frames must be >= 0"),
+        (["cartpole", "--headless", "--frames", "-1"], "--frames must be at least 0"),
         (["cartpole", "--headless", "--frames", "1", "--start-noise", "nan"], "--start-noise"),
         (["cartpole", "--headless", "--frames", "1", "--screenshot", "/proc/x.png"], "cannot save"),
     ],
@@ -252,6 +253,10 @@ def test_record_writes_what_is_shown(run, tmp_path, capsys):
     from environment.video import count_frames, read_frames
 
     assert count_frames(video) == 10 == count_frames(tmp_path / "clips" / "agent_h264.mp4")
+    (said,) = [line for line in capsys.readouterr().out.splitlines() if "video saved" in line]
+    report = check_video_report(said)
+    assert said.startswith("video saved: 10 frames, 600x600, 50 fps -> ")
+    assert report["paths"] == [video, tmp_path / "clips" / "agent_h264.mp4"]
     assert sorted(p.name for p in video.parent.iterdir()) == ["agent.mp4", "agent_h264.mp4"]
     first = read_frames(video)[0]
     assert (first[:150] < 100).all(axis=2).sum() > 500  # the text overlay is filmed too
@@ -259,6 +264,22 @@ def test_record_writes_what_is_shown(run, tmp_path, capsys):
     assert "already exists" in capsys.readouterr().err
     assert tool.main([*args, "--record", str(video), "--force", "--frames", "2"]) == 0
     assert count_frames(video) == 3
+
+
+def test_a_script_is_played_a_frame_at_a_time(tmp_path):
+    """A script's counts are never expanded: a billion frames of nothing, one of them played,
+    runs in a 1 GB address space (the schedule of every frame would need tens of GB)."""
+    command = (
+        f"ulimit -v 1000000; exec {sys.executable} {TOOL} cartpole --headless --frames 1 "
+        "--script 'none:1000000000,right:5'"
+    )
+    result = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, timeout=60, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert "done: CartpoleEnvironment, 1 steps" in result.stdout
+    frames = tool.script_frames(tool.parse_script("none:1000000000,right:2"))
+    assert next(frames) == (frozenset(), True) and next(frames) == (frozenset(), False)
 
 
 def post(*events):

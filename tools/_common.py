@@ -1,13 +1,14 @@
-"""Helpers shared by the video tools (record_savings, combine_recordings, images_to_video).
+"""Helpers shared by the tools: their parser and one-line errors, and the video tools' files
+and labels (record_savings, combine_recordings, images_to_video).
 
 Not a script. Each tool inserts the repository root into sys.path before importing this, so the
-tools run as `python tools/X.py` from any working directory.
+tools run as `python tools/X.py` from any working directory. The checked types of their
+options (numbers in a range, non-empty paths) are training/cli.py's, shared with main.py.
 """
 
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import re
 import shutil
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from training.cli import Number, usage_line
 
 REPO_DIR = Path(__file__).resolve().parent.parent
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -46,7 +49,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefau
 
 
 class ToolParser(argparse.ArgumentParser):
-    """An ArgumentParser whose usage errors are one line on stderr and exit code 2.
+    """An ArgumentParser whose usage errors are one line on stderr and exit code 2, a bad value
+    in the form of main.py's: "PROG: error: --zoom must lie in [1, 8] (got 9.0) (see --help)".
 
     Its --help shows the tool's module docstring (what it does, how to run it).
     """
@@ -56,7 +60,7 @@ class ToolParser(argparse.ArgumentParser):
         super().__init__(**kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        print(f"{self.prog}: error: {message} (see --help)", file=sys.stderr)
+        print(f"{self.prog}: error: {usage_line(message)} (see --help)", file=sys.stderr)
         sys.exit(2)
 
 
@@ -232,12 +236,13 @@ def paste(image: np.ndarray, patch: np.ndarray, x: int, y: int) -> None:
 # --------------------------------------------------------------------------------------------
 # Limits of what the video writers accept (OpenCV's mp4v and libx264)
 
-FPS_LIMITS = (0.1, 1000.0)  # frames per second
 MAX_FRAME_SIDE = 4096  # px
+FPS = Number(float, 0.1, 1000.0, unit="frames per second")
+GRID_SIZE = Number(int, 64, MAX_FRAME_SIDE, unit="px")  # combine_recordings.py --max-size
 
 
-def check_fps(fps: float | None, flag: str = "--fps") -> None:
-    """ToolError unless `fps` (when given) is a frame rate both video writers accept."""
-    low, high = FPS_LIMITS
-    if fps is not None and not (math.isfinite(fps) and low <= fps <= high):
-        raise ToolError(f"{flag} must lie in {low:g} .. {high:g} frames per second (got {fps:g})")
+def check_fps(fps: float, what: str) -> None:
+    """ToolError unless `fps` (read from a file: `what` says which) is a frame rate both video
+    writers accept."""
+    if not FPS.test(fps):
+        raise ToolError(f"{what} {FPS.text} (got {fps:g})")

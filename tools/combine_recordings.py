@@ -17,7 +17,8 @@ video: a shorter one holds its last frame.
 Writes the mp4v video at -o and, unless --no-h264, a browser-playable copy `<stem>_h264.mp4`
 beside it. --frames-dir also writes every frame as frame_000000.png, ... (the reference's
 pipeline, whose frames tools/images_to_video.py turns into a video); --no-video writes only them.
-Existing outputs are never overwritten without --force.
+Existing outputs are never overwritten without --force. The last lines printed are what was
+written (frames, size, frame rate, paths), read back from the files.
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2
 import numpy as np
 
-from environment.environment import FPS
-from environment.video import VideoWriter, h264_path
+from environment.environment import FPS as FRAME_RATE
+from environment.video import VideoWriter, describe_videos, h264_path
 from tools._common import (
-    MAX_FRAME_SIDE,
+    FPS,
+    GRID_SIZE,
     ToolError,
     ToolParser,
     check_fps,
@@ -55,6 +57,7 @@ from tools._common import (
     staging_dir,
     warn,
 )
+from training.cli import PATH
 
 PROG = "combine_recordings.py"
 BACKGROUND = 255  # empty cells: white, like the environments' background
@@ -97,11 +100,11 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description=__doc__,
     )
-    parser.add_argument("inputs", nargs="+", type=Path, help="videos, or folders of .mp4 videos")
+    parser.add_argument("inputs", nargs="+", type=PATH, help="videos, or folders of .mp4 videos")
     parser.add_argument(
-        "-o", "--output", type=Path, default=None, help="output video (default: combined.mp4)"
+        "-o", "--output", type=PATH, default=None, help="output video (default: combined.mp4)"
     )
-    parser.add_argument("--frames-dir", type=Path, default=None, help="also write PNG frames here")
+    parser.add_argument("--frames-dir", type=PATH, default=None, help="also write PNG frames here")
     parser.add_argument(
         "--no-video", action="store_true", help="write only the --frames-dir frames"
     )
@@ -109,13 +112,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-h264", action="store_true", help="skip the browser-playable <stem>_h264.mp4 copy"
     )
     parser.add_argument(
-        "--max-size", type=int, default=1280, help="largest side of the grid in px (64 .. 4096)"
+        "--max-size",
+        type=GRID_SIZE,
+        default=1280,
+        help="largest side of the grid in px (64 .. 4096)",
     )
     parser.add_argument(
         "--upscale", action="store_true", help="scale the grid up to --max-size if it is smaller"
     )
     parser.add_argument(
-        "--fps", type=float, default=None, help="0.1 .. 1000 (default: the first video's)"
+        "--fps", type=FPS, default=None, help="0.1 .. 1000 (default: the first video's)"
     )
     parser.add_argument("--force", action="store_true", help="overwrite existing outputs")
     return parser
@@ -160,7 +166,7 @@ def open_clip(path: Path) -> Clip:
         capture=capture,
         width=width,
         height=height,
-        fps=fps if math.isfinite(fps) and fps > 0 else float(FPS),
+        fps=fps if math.isfinite(fps) and fps > 0 else float(FRAME_RATE),
         n_frames=max(n_frames, 1),
         first=first,
     )
@@ -197,9 +203,6 @@ def _main(argv: Sequence[str] | None) -> int:
         raise ToolError("--no-video needs --frames-dir (otherwise nothing would be written)")
     if args.no_video and args.output is not None:
         raise ToolError("--no-video and -o exclude each other")
-    if not 64 <= args.max_size <= MAX_FRAME_SIDE:
-        raise ToolError(f"--max-size must lie in 64 .. {MAX_FRAME_SIDE} px (got {args.max_size})")
-    check_fps(args.fps)
 
     output = None
     if not args.no_video:
@@ -276,8 +279,6 @@ def combine(clips: list[Clip], output: Path | None, frames_dir: Path | None, arg
     total = max(c.n_frames for c in clips)
     n_written = 0
     writer = None
-    staged: list[str] = []
-    targets: list[Path] = []
     with ExitStack() as stack:
         if output is not None:
             video_tmp = stack.enter_context(staging_dir(output.parent))
@@ -302,16 +303,19 @@ def combine(clips: list[Clip], output: Path | None, frames_dir: Path | None, arg
                     raise ToolError(f"could not write {path.name} into {frames_dir}")
             n_written += 1
         if writer is not None:
-            staged = writer.close()
-            targets = publish(staged, output.parent)
+            videos = publish(writer.close(), output.parent)
         if frames_dir is not None:
             if args.force:  # the frames of an earlier, maybe longer, combination go first
                 for old in frames_dir.iterdir():
                     if _FRAME_RE.match(old.name):
                         old.unlink()
-            publish(sorted(frames_tmp.iterdir()), frames_dir)
-            targets.append(frames_dir / "frame_*.png")
-    print(f"{n_written} frames -> " + ", ".join(str(t) for t in targets))
+            pngs = publish(sorted(frames_tmp.iterdir()), frames_dir)
+    # What was written, read back from the files.
+    if writer is not None:
+        print(describe_videos(videos, (width, height)))
+    if frames_dir is not None:
+        shown = cv2.imread(str(pngs[0]), cv2.IMREAD_UNCHANGED).shape
+        print(f"{len(pngs)} frames, {shown[1]}x{shown[0]} -> {frames_dir / 'frame_*.png'}")
     return 0
 
 

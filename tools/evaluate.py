@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from collections import Counter
 from collections.abc import Sequence
@@ -43,63 +42,49 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np
 
+from environment.wrappers import Pushes
 from tools._common import ToolError, ToolParser, run, warn
-from training.loop import push_steps
+from training.cli import PATH, PUSH, SEED, START_NOISE, Number
 from training.policy import PolicyError, load_policy
 
 PROG = "evaluate.py"
 PUSH_EVERY = 100  # steps between pushes, the first after 50
 PUSH_SIDES = ("both", "left", "right")
 RECOVERY_STEPS = 50  # a push is survived when the episode goes on this many steps after it
+# Every episode's result is kept: 100,000 episodes of the longest kind (400 steps of the
+# humanoids) take about an hour; more would take days, or the memory for their seeds.
+MAX_EPISODES = 100_000
 
 
 class PushScheduleError(ValueError):
     """Push steps the episodes never reach."""
 
 
-def finite_number(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
-    return value
-
-
-def step_number(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a step number >= 0, got {text!r}")
-    return value
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}")
-    return value
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = ToolParser(prog=PROG, description=__doc__)
-    parser.add_argument("folder", type=Path, help="run folder (main.py) or results folder")
+    parser.add_argument("folder", type=PATH, help="run folder (main.py) or results folder")
     parser.add_argument(
-        "--episodes", type=positive_int, default=20, help="episodes to run (default 20)"
+        "--episodes",
+        type=Number(int, 1, MAX_EPISODES),
+        default=20,
+        help=f"episodes to run, 1 .. {MAX_EPISODES} (default 20)",
     )
     parser.add_argument(
         "--start_noise",
         "--start-noise",
-        type=finite_number,
+        type=START_NOISE,
         default=0.05,
-        help="start noise of every episode, observation units (default 0.05)",
+        help="start noise of every episode, 0 to 10, observation units (default 0.05)",
     )
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the whole evaluation (default 0)"
+        "--seed", type=SEED, default=0, help="seed of the whole evaluation (default 0)"
     )
     parser.add_argument(
         "--push",
-        type=finite_number,
+        type=PUSH,
         default=None,
         metavar="STRENGTH",
-        help="push the pole/torso by STRENGTH * 100 px/s, left or right, every 100 steps",
+        help="push the pole/torso by STRENGTH * 100 px/s (0 to 10), left or right, every 100 steps",
     )
     parser.add_argument(
         "--push_side",
@@ -111,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--push_at",
         "--push-at",
-        type=step_number,
+        type=Number(int, 0),
         nargs="+",
         metavar="STEP",
         help="push after these steps (default 50 150 250 350)",
@@ -121,34 +106,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run_episode(
-    policy: Any,
-    env: Any,
-    seed: int,
-    push: float | None,
-    directions: np.ndarray,
-    deterministic: bool,
-    push_at: Sequence[int] | None = None,
-) -> dict[str, Any]:
-    """One episode from reset(seed); returns its steps, return, end and pushes.
-
-    The pushes come after the steps `push_at` (default every 100 steps from 50), the i-th to
-    the side `directions[i]` (-1 left, +1 right)."""
+def run_episode(policy: Any, env: Any, seed: int, deterministic: bool) -> dict[str, Any]:
+    """One episode from reset(seed); returns its steps, return, end and pushes (`env` may be
+    wrapped in environment.wrappers.Pushes, whose `pushed_at` says when it pushed)."""
     observation, _ = env.reset(seed=seed)
-    steps_pushed = push_steps(PUSH_EVERY, env.max_episode_steps) if push_at is None else push_at
-    schedule = dict(zip(steps_pushed, directions.tolist(), strict=False))
-    pushed_at: list[int] = []
     episode_return = 0.0
     while True:
-        if push is not None and env.steps in schedule:
-            env.unwrapped.push(schedule[env.steps] * push)
-            pushed_at.append(env.steps)
         action = policy.act(observation, deterministic=deterministic)
         observation, reward, terminated, truncated, info = env.step(action)
         episode_return += reward
         if terminated or truncated:
             break
     steps = info["steps"]
+    pushed_at = getattr(env, "pushed_at", [])
     recovered = sum(1 for at in pushed_at if not terminated or steps >= at + RECOVERY_STEPS)
     return {
         "steps": steps,
@@ -172,32 +142,26 @@ def evaluate(
 ) -> dict[str, Any]:
     """Run `episodes` episodes of `policy` (training.policy.Policy) and summarise them.
 
-    `push_side` "left" or "right" turns every push to that side; `push_at` replaces the push
-    steps (see `run_episode`)."""
+    With `push`, the episodes are pushed (environment.wrappers.Pushes) after the steps
+    `push_at` (default every 100 steps from 50), each episode's sides drawn at its reset, or
+    all to `push_side` "left" or "right"."""
     if push_side not in PUSH_SIDES:
         raise ValueError(f"push_side must be one of {PUSH_SIDES}, got {push_side!r}")
-    if push_at is not None:
-        push_at = sorted(set(push_at))
     episode_seeds, push_seed, action_seed = np.random.SeedSequence(seed).spawn(3)
     seeds = episode_seeds.generate_state(episodes).tolist()
-    push_rng = np.random.default_rng(push_seed)
     policy.rng = np.random.default_rng(action_seed)
     env = policy.make_environment(start_noise=start_noise)
     try:
-        max_steps = env.max_episode_steps
-        if push_at is not None and push_at[-1] >= max_steps:
-            raise PushScheduleError(
-                f"--push_at {push_at[-1]}: pushes must come before the episode cap of {max_steps}"
-            )
-        n_pushes = len(push_steps(PUSH_EVERY, max_steps) if push_at is None else push_at)
-        results = []
-        for episode_seed in seeds:
-            directions = push_rng.choice([-1.0, 1.0], size=n_pushes)
-            if push_side != "both":
-                directions = np.full(n_pushes, -1.0 if push_side == "left" else 1.0)
-            results.append(
-                run_episode(policy, env, episode_seed, push, directions, deterministic, push_at)
-            )
+        max_steps = env.unwrapped.max_episode_steps
+        if push is not None:
+            try:
+                env = Pushes(
+                    env, push, np.random.default_rng(push_seed), every=PUSH_EVERY, at=push_at,
+                    draw="episode", side=push_side,
+                )  # fmt: skip
+            except ValueError as error:
+                raise PushScheduleError(f"--push_at: {error}") from None
+        results = [run_episode(policy, env, s, deterministic) for s in seeds]
     finally:
         env.close()
     steps = [r["steps"] for r in results]
@@ -222,7 +186,7 @@ def evaluate(
     if push is not None:
         summary["push"] = push
         summary["push_side"] = push_side
-        summary["push_at"] = list(push_steps(PUSH_EVERY, max_steps) if push_at is None else push_at)
+        summary["push_at"] = list(env.steps_pushed)
         summary["pushes"] = sum(r["pushes"] for r in results)
         summary["recovered"] = sum(r["recovered"] for r in results)
     return summary

@@ -5,10 +5,12 @@
 
 The frames (.png, .jpg, .jpeg, .bmp, .tif, .tiff, .webp) are taken in the order of the numbers
 in their names, so frame_2.png comes before frame_10.png with or without zero padding. The video
-has the first frame's size; a frame of another size is resized to it, with a warning. Writes the
-mp4v video at -o and, unless --no-h264, a browser-playable copy `<stem>_h264.mp4` beside it; an
-existing output is never overwritten without --force. This is the last step of the reference's
-pipeline, after tools/combine_recordings.py --frames-dir frames/.
+has the first frame's size (an odd side padded to even, which the codecs need); a frame of
+another size is resized to it, with a warning. Writes the mp4v video at -o and, unless
+--no-h264, a browser-playable copy `<stem>_h264.mp4` beside it; an existing output is never
+overwritten without --force. The last line printed is what the videos hold, read back from
+them. This is the last step of the reference's pipeline, after
+tools/combine_recordings.py --frames-dir frames/.
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import cv2
 
-from environment.environment import FPS
-from environment.video import VideoWriter, h264_path
+from environment.environment import FPS as FRAME_RATE
+from environment.video import VideoWriter, describe_videos, h264_path
 from tools._common import (
+    FPS,
     IMAGE_SUFFIXES,
     ToolError,
     ToolParser,
-    check_fps,
     check_output_file,
     natural_key,
     progress,
@@ -37,6 +39,7 @@ from tools._common import (
     staging_dir,
     warn,
 )
+from training.cli import PATH
 
 PROG = "images_to_video.py"
 
@@ -46,12 +49,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG,
         description=__doc__,
     )
-    parser.add_argument("frames_dir", type=Path, help="folder of frames (numbered file names)")
+    parser.add_argument("frames_dir", type=PATH, help="folder of frames (numbered file names)")
     parser.add_argument(
-        "-o", "--output", type=Path, default=Path("output_video.mp4"), help="output video"
+        "-o", "--output", type=PATH, default=Path("output_video.mp4"), help="output video"
     )
     parser.add_argument(
-        "--fps", type=float, default=float(FPS), help="frames per second (0.1 .. 1000)"
+        "--fps", type=FPS, default=float(FRAME_RATE), help="frames per second (0.1 .. 1000)"
     )
     parser.add_argument(
         "--no-h264", action="store_true", help="skip the browser-playable <stem>_h264.mp4 copy"
@@ -87,7 +90,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    check_fps(args.fps)
     output = args.output.expanduser().resolve()
     if output.suffix.lower() != ".mp4":
         raise ToolError(f"-o {output.name}: the output must be an .mp4 file")
@@ -116,11 +118,9 @@ def _main(argv: Sequence[str] | None) -> int:
                 writer.write(image[:, :, ::-1])  # VideoWriter takes RGB
             staged = writer.close()
         written = publish(staged, output.parent)
-    note = f" ({resized} resized)" if resized else ""
-    print(
-        f"{len(frames)} frames{note}, {width}x{height} at {args.fps:g} fps -> "
-        + ", ".join(str(p) for p in written)
-    )
+    if resized:
+        print(f"{resized} of the {len(frames)} frames resized to the first's {width}x{height}")
+    print(describe_videos(written, (width, height)))
     return 0
 
 

@@ -23,7 +23,6 @@ Lay the videos out in one labelled grid with tools/combine_recordings.py.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import shutil
 import sys
@@ -33,8 +32,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from environment.environment import FPS
-from environment.video import h264_path
+from environment.environment import FPS, SCREEN_SIZE
+from environment.video import describe_videos, h264_path
 from tools._common import (
     ToolError,
     ToolParser,
@@ -46,7 +45,8 @@ from tools._common import (
     warn,
 )
 from training import checkpoints as ckpt
-from training.config import SEED_LIMIT, ConfigError
+from training.cli import PATH, SEED, TF_THREADS, ZOOM, Number
+from training.config import ConfigError
 from training.runs import (
     CONFIG_FILE,
     SAVE_ROOT,
@@ -76,12 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--run",
-        type=Path,
+        type=PATH,
         default=None,
         help="run folder made by main.py (default: the most recent run under save/)",
     )
     parser.add_argument(
-        "--steps", type=int, default=1600, help=f"frames per video ({FPS} per second)"
+        "--steps", type=Number(int, 1), default=1600, help=f"frames per video ({FPS} per second)"
     )
     parser.add_argument(
         "--stochastic",
@@ -89,26 +89,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="sample actions from the policy instead of taking its mean",
     )
     parser.add_argument(
-        "--out", type=Path, default=None, help="output folder (default: <run>/recordings)"
+        "--out", type=PATH, default=None, help="output folder (default: <run>/recordings)"
     )
     parser.add_argument(
         "--h264", action="store_true", help="also write browser-playable <stem>_h264.mp4 copies"
     )
     parser.add_argument(
         "--seed",
-        type=int,
+        type=SEED,
         default=None,
         help="seed of every reset, 0 .. 2**32-1 (default: the run's)",
     )
     parser.add_argument(
         "--tf_threads",
-        type=int,
+        type=TF_THREADS,
         default=None,
-        help="TensorFlow threads (default: the run's --tf_threads; 0: TensorFlow's default)",
+        help="TensorFlow threads, 0 to 1024 (default: the run's --tf_threads; 0: TensorFlow's "
+        "default)",
     )
     parser.add_argument(
         "--zoom",
-        type=float,
+        type=ZOOM,
         default=1.0,
         help="camera zoom, 1 to 8, following the subject (1: the whole 600 x 600 px scene)",
     )
@@ -197,15 +198,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
-    if args.steps < 1:
-        raise ToolError(f"--steps must be at least 1 (got {args.steps})")
-    if args.tf_threads is not None and args.tf_threads < 0:
-        raise ToolError(f"--tf_threads must not be negative (got {args.tf_threads})")
-    if args.seed is not None and not 0 <= args.seed < SEED_LIMIT:
-        raise ToolError(f"--seed must lie in 0 .. {SEED_LIMIT - 1} (got {args.seed})")
-    if not (math.isfinite(args.zoom) and 1 <= args.zoom <= 8):
-        raise ToolError(f"--zoom must lie in [1, 8] (got {args.zoom})")
-
     run_dir = args.run if args.run is not None else most_recent_run(SAVE_ROOT)
     if run_dir is None:
         raise ToolError(f"no run under {SAVE_ROOT} (train one with main.py, or pass --run)")
@@ -242,21 +234,21 @@ def _main(argv: Sequence[str] | None) -> int:
 
 
 def record(jobs: list[Job], run_dir: Path, out_dir: Path, config: dict, args) -> int:
-    """Load each checkpoint into one agent and film it; return the number of videos written."""
+    """Load each checkpoint's policy and film it; return the number of videos written."""
     os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     import_tensorflow_quietly()
     from agent.agent import configure_threads
 
     threads = args.tf_threads if args.tf_threads is not None else config["tf_threads"]
     configure_threads(threads or None)
+    from training.policy import PolicyError, load_policy
     from training.recording import record_policy
-    from training.runs import make_agent, make_environment
+    from training.runs import make_environment
 
     env = make_environment(config, render_mode="rgb_array", zoom=args.zoom)
     seed = args.seed if args.seed is not None else config["seed"]
     written = 0
     try:
-        agent = make_agent(config, env)
         fresh: dict[int, Path] = {}  # episode -> video recorded by this invocation
         with staging_dir(out_dir) as tmp:
             for job in progress(jobs, total=len(jobs), unit="video", desc="recording"):
@@ -269,26 +261,20 @@ def record(jobs: list[Job], run_dir: Path, out_dir: Path, config: dict, args) ->
                         os.replace(tmp / target.name, target)
                 else:
                     try:
-                        agent.load_models(ckpt.models_dir(run_dir, job.episode))
-                    except (OSError, ValueError) as exc:
+                        policy = load_policy(run_dir, seed=seed, episode=job.episode, config=config)
+                    except PolicyError as exc:
                         raise ToolError(
-                            f"checkpoint of episode {job.episode} does not load into the agent "
-                            f"that config.json describes ({str(exc).splitlines()[0]})"
+                            f"checkpoint of episode {job.episode} does not load into the policy "
+                            f"that config.json describes ({exc})"
                         ) from None
                     staged = record_policy(
-                        env,
-                        agent,
-                        tmp / job.name,
-                        args.steps,
-                        deterministic=not args.stochastic,
-                        h264=args.h264,
-                        seed=seed,
-                        symmetric=bool(config.get("symmetric_policy")),
-                    )
+                        env, policy, tmp / job.name, args.steps,
+                        deterministic=not args.stochastic, h264=args.h264, seed=seed,
+                    )  # fmt: skip
                     publish(staged, out_dir)
                     fresh[job.episode] = files[0]
                 written += 1
-                say(f"{job.name}: episode {job.episode}, {args.steps} frames")
+                say(f"{job.name}: episode {job.episode}, {describe_videos(files, SCREEN_SIZE)}")
     finally:
         env.close()
     return written

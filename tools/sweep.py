@@ -61,7 +61,6 @@ import dataclasses
 import itertools
 import json
 import logging
-import math
 import os
 import queue
 import re
@@ -80,12 +79,15 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tools._common import REPO_DIR, ToolError, ToolParser, run, warn
+from tools.evaluate import MAX_EPISODES
+from training.cli import PATH, Number
 from training.config import (
     COMMAND_LINE,
     ConfigError,
     RunConfig,
     check_fits_in_memory,
     resumable_settings,
+    setting_value,
     settings,
 )
 from training.log import free_name
@@ -1201,6 +1203,9 @@ def _config(trial: Trial) -> RunConfig:
 
 # ---- the command line -------------------------------------------------------------------------
 
+# --evaluate's episodes per measure, as many as tools/evaluate.py --episodes takes.
+EPISODES = Number(int, 1, MAX_EPISODES, says=f"needs at least 1 episode and at most {MAX_EPISODES}")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = ToolParser(prog=PROG, description=__doc__)
@@ -1209,7 +1214,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--env_name", help="environment: cartpole, standing, bolla-rolla (or an alias)"
     )
     what.add_argument(
-        "--seeds", type=int, nargs="+", default=None, metavar="N",
+        "--seeds", type=setting_value("seed"), nargs="+", default=None, metavar="N",
         help="seeds every setting is run with (default: 0 1 2 3 4)",
     )  # fmt: skip
     what.add_argument(
@@ -1223,30 +1228,30 @@ def build_parser() -> argparse.ArgumentParser:
     where = parser.add_argument_group("where")
     where.add_argument("--name", help="the sweep's name: its folder is <storage>/<name>")
     where.add_argument(
-        "--storage", type=Path, default=DEFAULT_STORAGE,
+        "--storage", type=PATH, default=DEFAULT_STORAGE,
         help="folder of the sweeps (default: sweeps/ in the repository; on a cluster: a path "
         "every node mounts)",
     )  # fmt: skip
     where.add_argument("--resume", action="store_true", help="continue the sweep --name")
     where.add_argument(
-        "--report", type=Path, nargs="+", metavar="DIR", default=None,
+        "--report", type=PATH, nargs="+", metavar="DIR", default=None,
         help="only rewrite trials.csv, summary.csv and curves.png of the sweep in DIR; with "
         "several sweeps of one environment, compare them (in --out); a DIR may also be a "
         "finished run folder, such as a shipped result (results/...)",
     )  # fmt: skip
     where.add_argument(
-        "--archive", type=Path, metavar="DIR", default=None,
+        "--archive", type=PATH, metavar="DIR", default=None,
         help="copy of the sweep in DIR what --report and --evaluate read (every finished "
         "trial's log, config, final state and policy: below 1 MB a trial) into the new folder "
         "--out, e.g. to commit it",
     )  # fmt: skip
     where.add_argument(
-        "--out", type=Path, metavar="DIR", default=None,
+        "--out", type=PATH, metavar="DIR", default=None,
         help="with --report: the folder for its files (default: the sweep's own); with "
         "--archive: the new folder",
     )  # fmt: skip
     where.add_argument(
-        "--evaluate", type=int, nargs="?", const=20, default=None, metavar="EPISODES",
+        "--evaluate", type=EPISODES, nargs="?", const=20, default=None, metavar="EPISODES",
         help="also evaluate every finished trial's final policy (tools/evaluate.py, "
         "deterministic, EPISODES episodes each, default 20): full episodes at start noise 0, "
         "0.05 and 0.2, pushes of 0.5 and 1.0 recovered and full episodes with them; written to "
@@ -1259,12 +1264,12 @@ def build_parser() -> argparse.ArgumentParser:
         "on this machine)",
     )  # fmt: skip
     ray_group.add_argument(
-        "--max_concurrent", type=int, default=None, metavar="N",
+        "--max_concurrent", type=Number(int, 1), default=None, metavar="N",
         help="at most N trials at once (default: as many as the CPUs allow)",
     )  # fmt: skip
     ray_group.add_argument(
         "--cpus_per_trial",
-        type=float,
+        type=Number(float, 0, low_open=True),
         default=1.0,
         metavar="X",
         help="CPUs Ray reserves per trial (default: 1)",
@@ -1279,8 +1284,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     args.grid, args.set = args.grid or [], args.set or []
-    if args.evaluate is not None and args.evaluate < 1:
-        raise ToolError("--evaluate needs at least 1 episode")
     if args.archive is not None:
         if args.report or args.out is None or args.evaluate is not None:
             raise ToolError("--archive takes one sweep folder and --out (the new folder)")
@@ -1298,10 +1301,6 @@ def _main(argv: Sequence[str] | None) -> int:
         raise ToolError("--out goes with --report")
     if not args.name or not NAME_RE.match(args.name):
         raise ToolError("--name is required: letters, digits, '_', '.', '-' (a folder name)")
-    if args.max_concurrent is not None and args.max_concurrent < 1:
-        raise ToolError("--max_concurrent must be at least 1")
-    if not (args.cpus_per_trial > 0 and math.isfinite(args.cpus_per_trial)):
-        raise ToolError("--cpus_per_trial must be a positive number")
     sweep_dir = (args.storage.expanduser() / args.name).resolve()
     spec, configs = None, []
     if args.env_name or args.seeds or args.grid or args.set:

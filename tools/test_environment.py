@@ -50,10 +50,10 @@ part of the world, floor and feet kept in view).
 from __future__ import annotations
 
 import argparse
-import math
+import itertools
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -64,9 +64,10 @@ import numpy as np
 import pygame
 
 from environment import ENVIRONMENT_ALIASES, create_environment, resolve_environment_name
-from environment.environment import FPS, SCREEN_SIZE, BaseEnvironment, surface_to_rgb
-from environment.video import VideoWriter, h264_path
+from environment.environment import FPS, MAX_ZOOM, SCREEN_SIZE, BaseEnvironment, surface_to_rgb
+from environment.video import VideoWriter, describe_videos, h264_path
 from tools._common import ToolError, ToolParser, check_output_file, run, warn
+from training.cli import PATH, PUSH, SEED, START_NOISE, Number
 from training.policy import Policy, PolicyError, load_policy
 
 PROG = "test_environment.py"
@@ -118,7 +119,10 @@ def key_help() -> str:
 
 
 def parse_script(text: str) -> list[tuple[frozenset[str], int]]:
-    """ "KEYS:N,KEYS:N" -> [(held key names, frame count)]; ValueError on a bad segment."""
+    """ "KEYS:N,KEYS:N" -> [(held key names, frame count)]; ValueError on a bad segment.
+
+    The whole script is checked at once, and its counts are kept as numbers: `script_frames`
+    plays them a frame at a time, so "none:1000000000" costs no more memory than "none:1"."""
     known = set(PLUS_KEYS) | set(MINUS_KEYS) | set(ARROW_KEYS) | set(COMMAND_KEYS)
     segments = []
     for segment in text.split(","):
@@ -391,14 +395,21 @@ class Player:
         return path
 
 
+def script_frames(
+    script: list[tuple[frozenset[str], int]],
+) -> Iterator[tuple[frozenset[str], bool]]:
+    """Each frame's held keys and whether it is the first of its segment, one frame at a time;
+    after the script, nothing is held."""
+    for keys, count in script:
+        for i in range(count):
+            yield keys, i == 0
+    yield from itertools.repeat((frozenset(), False))
+
+
 def run_script(
     player: Player, script: list[tuple[frozenset[str], int]], frames: int, windowed: bool
 ) -> None:
-    schedule: list[tuple[frozenset[str], bool]] = []  # (held keys, first frame of its segment)
-    for keys, count in script:
-        schedule += [(keys, i == 0) for i in range(count)]
-    for frame in range(frames):
-        keys, first = schedule[frame] if frame < len(schedule) else (frozenset(), False)
+    for keys, first in itertools.islice(script_frames(script), frames):
         pushes = [d for key, d in PUSH_KEYS.items() if first and key in keys]
         if first and "r" in keys:
             player.reset()
@@ -461,21 +472,6 @@ def run_keyboard(player: Player) -> None:
         player.clock.tick(FPS)
 
 
-def finite_number(minimum: float, strict: bool):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
-            bound = f"> {minimum:g}" if strict else f">= {minimum:g}"
-            raise argparse.ArgumentTypeError(f"expected a finite number {bound}, got {text!r}")
-        return value
-
-    parse.__name__ = "number"
-    return parse
-
-
 def build_parser() -> argparse.ArgumentParser:
     names = "; ".join(
         f"{canonical} ({', '.join(aliases)})" for canonical, aliases in ENVIRONMENT_ALIASES.items()
@@ -485,38 +481,50 @@ def build_parser() -> argparse.ArgumentParser:
         "name", nargs="?", help=f"environment, case-insensitive (optional with --agent): {names}"
     )
     parser.add_argument(
-        "--agent", type=Path, default=None, metavar="DIR", help="run or results folder to play"
+        "--agent", type=PATH, default=None, metavar="DIR", help="run or results folder to play"
     )
     parser.add_argument("--stochastic", action="store_true", help="sample the agent's actions")
     parser.add_argument(
         "--push",
-        type=finite_number(0.0, False),
+        type=PUSH,
         default=1.0,
         metavar="STRENGTH",
-        help="push strength of SHIFT+arrows and push_left/right, x 100 px/s",
+        help="push strength of SHIFT+arrows and push_left/right, 0 to 10, x 100 px/s",
     )
     parser.add_argument(
-        "--zoom", type=finite_number(0.0, True), default=1.0, metavar="Z", help="camera zoom"
+        "--zoom",
+        type=Number(float, 0, MAX_ZOOM, low_open=True),
+        default=1.0,
+        metavar="Z",
+        help="camera zoom, above 0 and at most 8 (below 1: more than the scene)",
     )
-    parser.add_argument("--seed", type=int, default=None, help="seed of the first reset")
     parser.add_argument(
-        "--start-noise", type=float, default=0.0, help="environment start noise (default 0)"
+        "--seed", type=SEED, default=None, help="seed of the first reset, 0 .. 2**32-1"
+    )
+    parser.add_argument(
+        "--start-noise",
+        type=START_NOISE,
+        default=0.0,
+        help="environment start noise, 0 to 10, x 100 px/s and rad/s (default 0)",
     )
     parser.add_argument(
         "--script", default=None, help='held keys per frame, e.g. "right:20,none:5,1+3:10,r:1"'
     )
     parser.add_argument(
-        "--frames", type=int, default=None, help="frames to run in scripted mode (default: script)"
+        "--frames",
+        type=Number(int, 0),
+        default=None,
+        help="frames to run in scripted mode (default: script)",
     )
     parser.add_argument(
         "--headless", action="store_true", help="draw offscreen, no window, no real-time wait"
     )
-    parser.add_argument("--screenshot", type=Path, default=None, help="save the last frame here")
+    parser.add_argument("--screenshot", type=PATH, default=None, help="save the last frame here")
     parser.add_argument(
-        "--screenshot-dir", type=Path, default=Path("screenshots"), help="where P saves"
+        "--screenshot-dir", type=PATH, default=Path("screenshots"), help="where P saves"
     )
     parser.add_argument(
-        "--record", type=Path, default=None, metavar="FILE", help="film what is shown (.mp4)"
+        "--record", type=PATH, default=None, metavar="FILE", help="film what is shown (.mp4)"
     )
     parser.add_argument("--force", action="store_true", help="overwrite the --record video")
     parser.add_argument("--no-text", action="store_true", help="draw the scene without the text")
@@ -567,12 +575,8 @@ def check_arguments(args: argparse.Namespace, parser: argparse.ArgumentParser) -
         script = parse_script(args.script) if args.script is not None else None
     except ValueError as error:
         parser.error(str(error))
-    if args.frames is not None and args.frames < 0:
-        parser.error(f"--frames must be >= 0, got {args.frames}")
     if args.headless and script is None and args.frames is None:
         parser.error("--headless needs --script and/or --frames (there is no keyboard)")
-    if not (math.isfinite(args.start_noise) and args.start_noise >= 0):
-        parser.error(f"--start-noise must be a finite number >= 0, got {args.start_noise}")
     if args.stochastic and args.agent is None:
         parser.error("--stochastic needs --agent")
     if args.record is not None:
@@ -629,8 +633,7 @@ def play(args: argparse.Namespace, canonical: str, policy: Policy | None, script
             run_keyboard(player)
         if recorder is not None:
             player.recorder = None
-            for path in recorder.finish():
-                print(f"video saved to {path}", flush=True)
+            print(f"video saved: {describe_videos(recorder.finish(), SCREEN_SIZE)}", flush=True)
             recorder = None
         return player
     finally:

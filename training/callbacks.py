@@ -13,9 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-# The losses SACAgent.learn() reports, in the order of the log's columns (the agent imports them).
-LOSS_NAMES = ("value_loss", "actor_loss", "critic_1_loss", "critic_2_loss", "alpha", "alpha_loss")
-
 
 @dataclass(frozen=True)
 class EpisodeReport:

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-SEED_LIMIT = 2**32  # every generator of a run (Python, NumPy, TensorFlow) accepts 0 .. 2**32 - 1
+from agent import AVERAGE_WARMUP
+from training import cli
+from training.cli import SEED_LIMIT, Number
+
 # Environment switches of bolla rolla that a run passes to its constructor.
 BOLLA_ROLLA_OPTIONS = ("upright", "relative_x")
-AVERAGE_WARMUP = 3  # --act_averaged: windows of --average_actor updates before the average plays
 
 
 class ConfigError(ValueError):
@@ -36,18 +37,21 @@ class Rule:
     text: str
     breaking: Any
     choices: tuple[Any, ...] | None = None  # for --help, when the rule is a list of values
+    number: Number | None = None  # the range, when the rule is one (the tools' types too)
 
 
-AT_LEAST_1 = Rule(lambda v: v >= 1, "must be at least 1", 0)
-AT_LEAST_0 = Rule(lambda v: v >= 0, "must not be negative", -1)
-NOT_NEGATIVE = Rule(lambda v: math.isfinite(v) and v >= 0, "must be a finite number >= 0", -1.0)
-POSITIVE = Rule(lambda v: math.isfinite(v) and v > 0, "must be a positive finite number", 0.0)
-ZERO_TO_ONE = Rule(lambda v: 0 <= v <= 1, "must lie in [0, 1]", 1.5)
-UNIT_INTERVAL = Rule(lambda v: 0 < v <= 1, "must lie in (0, 1]", 1.5)
-FINITE = Rule(math.isfinite, "must be a finite number", math.inf)
-SEED = Rule(
-    lambda v: v is None or 0 <= v < SEED_LIMIT, f"must lie in 0 .. {SEED_LIMIT - 1}", SEED_LIMIT
-)
+def within(number: Number) -> Rule:
+    """The rule of a number range (training/cli.py: the tools check theirs the same way)."""
+    return Rule(number.test, number.text, number.outside(), number=number)
+
+
+AT_LEAST_1 = within(Number(int, 1))
+AT_LEAST_0 = within(Number(int, 0))
+POSITIVE = within(Number(float, 0, low_open=True))
+ZERO_TO_ONE = within(Number(float, 0, 1))
+UNIT_INTERVAL = within(Number(float, 0, 1, low_open=True))
+FINITE = within(Number(float))
+SEED = Rule(lambda v: v is None or cli.SEED.test(v), cli.SEED.text, SEED_LIMIT, number=cli.SEED)
 SWITCH = Rule(lambda v: isinstance(v, bool), "must be true or false", "maybe")
 ENVIRONMENT = Rule(
     lambda v: _environment_name(v) is not None,
@@ -117,12 +121,12 @@ class RunConfig:
     )  # fmt: skip
     max_steps: int = setting(400, "episode cap (a truncation)", AT_LEAST_1)
     start_noise: float = setting(
-        0.0, "noise of the training episodes' start states (the environments' start_noise)",
-        NOT_NEGATIVE,
+        0.0, "noise of the training episodes' start states (the environments' start_noise, "
+        "0 to 10: x 100 px/s and rad/s)", within(cli.START_NOISE),
     )  # fmt: skip
     train_push: float = setting(
-        0.0, "strength of random pushes during training episodes (1.0 = 100 px/s; 0: none)",
-        NOT_NEGATIVE,
+        0.0, "strength of random pushes during training episodes, 0 to 10 (1.0 = 100 px/s; "
+        "0: none)", within(cli.PUSH),
     )  # fmt: skip
     train_push_every: int = setting(
         100, "steps between training pushes (the first at half of it)", AT_LEAST_1
@@ -186,12 +190,13 @@ class RunConfig:
     no_record: bool = setting(False, "skip the final recording", SWITCH, resumable=True)
     zoom: float = setting(
         1.0, "camera zoom of the final recording (1: the whole scene)",
-        Rule(lambda v: math.isfinite(v) and 1 <= v <= 8, "must lie in [1, 8]", 0.5),
+        within(cli.ZOOM),
         resumable=True,
     )  # fmt: skip
     tf_threads: int = setting(
-        0, "TensorFlow intra- and inter-op threads (0: TensorFlow's default)",
-        AT_LEAST_0, resumable=True,  # runs repeat exactly across thread settings (measured)
+        0, "TensorFlow intra- and inter-op threads, 0 to 1024 (0: TensorFlow's default)",
+        within(cli.TF_THREADS),
+        resumable=True,  # runs repeat exactly across thread settings (measured)
     )  # fmt: skip
     no_progress: bool = setting(False, "no progress bar", SWITCH, resumable=True)
     tensorboard: bool = setting(
@@ -416,6 +421,35 @@ def add_setting_arguments(
         group.add_argument(f"--{f.name}", default=f.default, metavar=metavar, help=help_text)
 
 
+@dataclass(frozen=True)
+class SettingValue:
+    """An argparse type for a value of one setting given through another option (sweep.py's
+    --seeds are seeds): converted and checked by the setting's own rule, the error naming the
+    setting as main.py would ("--seed must lie in 0 .. 4294967295 (got -1)")."""
+
+    field: dataclasses.Field
+
+    @property
+    def rule(self) -> Rule:
+        return self.field.metadata["rule"]
+
+    def __call__(self, text: str) -> Any:
+        try:
+            value = _convert(self.field, text)
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(f"--{exc}") from None
+        if not self.rule.test(value):
+            raise argparse.ArgumentTypeError(
+                f"--{self.field.name} {self.rule.text} (got {value!r})"
+            )
+        return value
+
+
+def setting_value(name: str, config_class: type[RunConfig] = RunConfig) -> SettingValue:
+    (found,) = (f for f in settings(config_class) if f.name == name)
+    return SettingValue(found)
+
+
 def flag_table(parser: argparse.ArgumentParser | None = None) -> str:
     """The flags of `parser` (default: main.py's) as a Markdown table: flag, default, meaning.
 
@@ -453,8 +487,9 @@ def _shown_default(action: argparse.Action) -> str:
     return str(default)
 
 
-def memory_estimate(config: RunConfig) -> int:
-    """Bytes a run holds at most: the full replay buffer and the networks with Adam's state."""
+def memory_parts(config: RunConfig) -> dict[str, int]:
+    """Bytes a run holds at most, by the settings that size them: the full replay buffer, the
+    networks with Adam's state, and the update_every batches one learning call samples."""
     from environment import ENVIRONMENT_CLASSES
 
     env_class = ENVIRONMENT_CLASSES[config.env_name]
@@ -466,7 +501,16 @@ def memory_estimate(config: RunConfig) -> int:
     parameters += 2 * ((n_obs + n_act + 1) * l1 + hidden)  # two critics
     parameters += 2 * ((n_obs + 1) * l1 + hidden)  # value and target value
     # 4 bytes each, times 3 for the Adam moments; the buffer is also written to disk when saved.
-    return config.buffer_size * transition + 12 * parameters
+    return {
+        f"buffer_size {config.buffer_size}": config.buffer_size * transition,
+        f"layer1_size {l1} and layer2_size {l2}": 12 * parameters,
+        f"update_every {config.update_every}": config.update_every * config.batch_size * transition,
+    }
+
+
+def memory_estimate(config: RunConfig) -> int:
+    """Bytes a run holds at most (`memory_parts`, added up)."""
+    return sum(memory_parts(config).values())
 
 
 def available_memory() -> int | None:
@@ -485,10 +529,13 @@ def available_memory() -> int | None:
 
 
 def check_fits_in_memory(config: RunConfig) -> None:
-    """ConfigError when the run could not hold its buffer and networks in this machine's memory."""
-    need, have = memory_estimate(config), available_memory()
+    """ConfigError, naming the setting that weighs most, when the run could not hold its buffer,
+    networks and batches in this machine's memory."""
+    parts = memory_parts(config)
+    need, have = sum(parts.values()), available_memory()
     if have is not None and need > have:
+        largest = max(parts, key=parts.__getitem__)
         raise ConfigError(
-            f"buffer_size {config.buffer_size} needs about {need / 2**30:.1f} GiB for the replay "
-            f"buffer and networks, more than the {have / 2**30:.1f} GiB this machine has free"
+            f"{largest} needs about {need / 2**30:.1f} GiB for the replay buffer, networks and "
+            f"batches, more than the {have / 2**30:.1f} GiB this machine has free"
         )

@@ -11,7 +11,8 @@ import csv
 from collections.abc import Sequence
 from pathlib import Path
 
-from training.callbacks import LOSS_NAMES, EpisodeReport
+from agent import LOSS_NAMES
+from training.callbacks import EpisodeReport
 
 LOG_FILE = "train_log.csv"
 LOG_FIELDS = (

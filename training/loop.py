@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import errno
 import gc
+import math
 import secrets
 import shutil
 import sys
@@ -25,16 +26,17 @@ from typing import Any
 
 import numpy as np
 
+from agent import LOSS_NAMES
 from training import checkpoints as ckpt
 from training import random_state
-from training.callbacks import LOSS_NAMES, Callback, EpisodeReport, ProgressBar, StopTraining
+from training.callbacks import Callback, EpisodeReport, ProgressBar, StopTraining
 from training.config import (
-    AVERAGE_WARMUP,
     COMMAND_LINE,
     RunConfig,
     check_fits_in_memory,
     resumable_settings,
 )
+from training.curriculum import Curriculum
 from training.locking import FolderInUse, lock_run
 from training.log import LOG_FILE, CsvLog, prepare_for_resume
 from training.runs import (
@@ -201,63 +203,36 @@ def resumed_config(
     return merged
 
 
-def run_episode(
-    env,
-    agent,
-    progress: Progress,
-    update_every: int,
-    stop,
-    push=None,
-    margin_penalty=0.0,
-    averaged_from: int | None = None,
-    mirror: bool = False,
-    symmetric: bool = False,
-) -> Episode:
+@dataclass(frozen=True)
+class EpisodePlan:
+    """How the next training episode is played: what its reset takes (the curriculum's share
+    of the perturbations), whether it counts toward solving, and the updates per learn call."""
+
+    reset_options: dict[str, float]
+    counted: bool
+    update_every: int
+
+
+def run_episode(env, agent, progress: Progress, stop, plan: EpisodePlan) -> Episode:
     """One training episode: reset, then act, step, remember and learn until it ends.
 
-    The score adds up the environment's rewards; the agent learns from them as they are, or
-    with a `margin_penalty` from `margin_reward`, and with `mirror` from each transition's
-    reflection too (the same reward: the limits are symmetric). The actor samples the actions,
-    or the averaged actor once the agent has made `averaged_from` updates (None: never), in
-    its left-right symmetric version with `symmetric`."""
-    observation, _ = env.reset()
-    reflect = env.unwrapped.mirror if mirror else None
-    reflected = reflect.observation(observation) if reflect is not None else None
-    symmetry = env.unwrapped.mirror if symmetric else None
-    score, steps, done = 0.0, 0, False
-    losses = LossMeans()
+    Every `plan.update_every` steps of the run the agent learns that many updates in one call.
+    The score is the environment's own return (`info["episode"]`), whatever reward the agent
+    learns from (a wrapper may shape it); a stop request ends the episode unscored."""
+    observation, _ = env.reset(options=plan.reset_options)
+    steps, done, losses = 0, False, LossMeans()
     while not done:
-        if push is not None:
-            push(env, steps)
-        averaged = averaged_from is not None and agent.update_count >= averaged_from
-        action = agent.choose_action(observation, averaged=averaged, mirror=symmetry)
-        next_observation, reward, terminated, truncated, _ = env.step(action)
-        learned = reward
-        if margin_penalty:
-            learned = margin_reward(env, reward, next_observation, margin_penalty)
-        agent.remember(observation, action, learned, next_observation, terminated)
-        if reflect is not None:
-            reflected_next = reflect.observation(next_observation)
-            agent.remember(reflected, reflect.action(action), learned, reflected_next, terminated)
-            reflected = reflected_next
-        observation = next_observation
-        score += reward
+        action = agent.act(observation, counted=plan.counted)
+        next_observation, reward, terminated, truncated, info = env.step(action)
+        agent.remember(observation, action, reward, next_observation, terminated)
+        observation, done = next_observation, terminated or truncated
         steps += 1
         progress.total_steps += 1
-        done = terminated or truncated
-        if progress.total_steps % update_every == 0:
-            losses.add(agent.learn(update_every))
+        if progress.total_steps % plan.update_every == 0:
+            losses.add(agent.learn(plan.update_every))
         if stop.requested and not done:
-            return Episode(score, steps, losses.means(), complete=False)
-    return Episode(score, steps, losses.means(), complete=True)
-
-
-def margin_reward(env, reward: float, observation, weight: float) -> float:
-    """`reward` times 1 - weight * mean(share of each termination limit used)^2 at the state
-    reached: the nearer the limits, the less a step earns, but with a weight of at most 1 a
-    surviving step always earns more than the terminating one (0)."""
-    shares = np.clip(np.asarray(env.unwrapped.limit_shares(observation), np.float64), 0.0, 1.0)
-    return float(reward) * (1.0 - weight * float(np.mean(shares**2)))
+            return Episode(math.nan, steps, losses.means(), complete=False)
+    return Episode(info["episode"]["r"], steps, losses.means(), complete=True)
 
 
 class LossMeans:
@@ -277,56 +252,29 @@ class LossMeans:
         return {k: self.sums[k] / n for k, n in self.counts.items() if n}
 
 
-def push_steps(every: int, max_steps: int) -> range:
-    """The steps after which an episode is pushed: every `every` steps, the first at half of it
-    (training pushes and tools/evaluate.py --push alike)."""
-    return range(every // 2, max_steps, every)
-
-
-class TrainingPushes:
-    """Random pushes of `strength` during training episodes, at `push_steps`, to the left or
-    right (drawn from the run's own generator); with `uniform`, each push's strength is drawn
-    uniformly between 0 and `strength`."""
-
-    def __init__(
-        self, strength: float, steps: range, rng: np.random.Generator, uniform: bool = False
-    ) -> None:
-        self.strength, self.steps, self.rng, self.uniform = strength, steps, rng, uniform
-
-    def __call__(self, env, step: int) -> None:
-        if step in self.steps:
-            side = 1.0 if self.rng.random() < 0.5 else -1.0
-            strength = self.rng.uniform(0.0, self.strength) if self.uniform else self.strength
-            env.unwrapped.push(side * strength)
-
-
-def ramp_factor(done: int, ramp: int) -> float:
-    """The share of the perturbations (start noise, push strength) the next episode gets after
-    `done` episodes (or successes) of a ramp of `ramp`: 0 at first, growing linearly to 1."""
-    return 1.0 if ramp <= 0 else min(1.0, done / ramp)
-
-
-def perturbation_share(config: RunConfig, episodes: int, successes: int) -> float:
-    """The share of the perturbations of the episode after `episodes` episodes, `successes` of
-    them at the solve score: ramped by the successes with --ramp_by_success, else by episodes."""
-    done = successes if config.ramp_by_success else episodes
-    return ramp_factor(done, config.perturb_ramp)
-
-
 def solved_at(config: RunConfig, scores: Sequence[float]) -> int | None:
     """The episode at which a run with `config` that scored `scores` was solved, or None: the
     solved rule replayed over its log (for a run folder kept without its checkpoints, such as
-    a shipped result). An episode counts when it reaches the solve score at the full share of
-    the perturbations (`Trainer.set_perturbations` and `Trainer.score` decide it as it runs)."""
-    streak = successes = 0
-    for episode, score in enumerate(scores):
-        reached = score >= config.solve_score
-        full = perturbation_share(config, episode, successes) >= 1.0
-        streak = streak + 1 if reached and full else 0
-        if streak >= config.solve_count:
-            return episode + 1
-        successes += reached
-    return None
+    a shipped result); see `Curriculum.solved_at`."""
+    return Curriculum.from_config(config).solved_at(scores)
+
+
+def training_environment(config: RunConfig, push_rng: np.random.Generator):
+    """The run's environment as training plays it: with its pushes (drawn from `push_rng`, a
+    generator the checkpoints keep) and its margin reward, and the environment's own return
+    recorded in `info["episode"]` at each episode's end."""
+    from gymnasium.wrappers import RecordEpisodeStatistics
+
+    from environment.wrappers import MarginReward, Pushes
+
+    env = make_environment(config, start_noise=config.start_noise)
+    if config.train_push > 0:
+        env = Pushes(
+            env, config.train_push, push_rng, every=config.train_push_every,
+            uniform=config.push_uniform,
+        )  # fmt: skip
+    env = RecordEpisodeStatistics(env)
+    return MarginReward(env, config.margin_penalty) if config.margin_penalty else env
 
 
 class Trainer:
@@ -350,21 +298,12 @@ class Trainer:
                 f"tf_threads {config.tf_threads}: TensorFlow already runs in this process with "
                 "other thread settings; use the same tf_threads for every run of one process"
             ) from None
-        self.env = make_environment(config, start_noise=config.start_noise)
-        self.agent = make_agent(config, self.env)
         self.push_rng = np.random.default_rng(
             np.random.SeedSequence(config.seed, spawn_key=(PUSH_STREAM,))
         )
-        self.pushes = (
-            TrainingPushes(
-                config.train_push,
-                push_steps(config.train_push_every, config.max_steps),
-                self.push_rng,
-                uniform=config.push_uniform,
-            )
-            if config.train_push > 0
-            else None
-        )
+        self.env = training_environment(config, self.push_rng)
+        self.agent = make_agent(config, self.env)
+        self.curriculum = Curriculum.from_config(config)
         self.progress = Progress()
         self.scores: list[float] = []
         self.share = 1.0  # of the perturbations, in the episode being played
@@ -454,14 +393,9 @@ class Trainer:
         stopped_by, episode = None, None
         try:
             while not self._out_of_episodes() and not self.stop.requested:
-                self.set_perturbations()
+                plan = self.plan_episode()
                 started = time.perf_counter()
-                episode = run_episode(
-                    self.env, self.agent, self.progress, self.config.update_every, self.stop,
-                    self.pushes, margin_penalty=self.config.margin_penalty,
-                    averaged_from=self.averaged_from(), mirror=self.config.mirror,
-                    symmetric=self.config.symmetric_policy,
-                )  # fmt: skip
+                episode = run_episode(self.env, self.agent, self.progress, self.stop, plan)
                 if not episode.complete:
                     break
                 report = self.score(episode, started, session_start)
@@ -485,33 +419,20 @@ class Trainer:
             return self.stop.name
         return stopped_by
 
-    def set_perturbations(self) -> None:
-        """The next episode's start noise and push strength (on the ramp, if there is one)."""
-        config = self.config
-        # The scores come back with a checkpoint: a ramp by successes resumes exactly.
-        successes = (
-            sum(s >= config.solve_score for s in self.scores) if config.ramp_by_success else 0
+    def plan_episode(self) -> EpisodePlan:
+        """The next episode's share of the perturbations (the scores come back with a
+        checkpoint: the curriculum resumes exactly) and whether it can count toward solving."""
+        self.share = self.curriculum.share(self.scores)
+        return EpisodePlan(
+            self.curriculum.reset_options(self.share), self.share >= 1.0, self.config.update_every
         )
-        self.share = share = perturbation_share(config, self.progress.episode, successes)
-        self.env.unwrapped.start_noise = config.start_noise * share
-        if self.pushes is not None:
-            self.pushes.strength = config.train_push * share
-
-    def averaged_from(self) -> int | None:
-        """With --act_averaged, an episode at the perturbations' full share is played by the
-        averaged actor from this many updates on (None: by the actor). The average starts as
-        a copy of the untrained actor and moves 1/N of the way per update: after 3 N updates
-        those starting weights weigh e^-3, under 5 %."""
-        if not self.config.act_averaged or self.share < 1.0:
-            return None
-        return AVERAGE_WARMUP * self.config.average_actor
 
     def score(self, episode: Episode, started: float, session_start: float) -> EpisodeReport:
         """Count a finished episode and describe it for the callbacks."""
         done, config = self.progress, self.config
         done.episode += 1
         self.scores.append(episode.score)
-        counts = episode.score >= config.solve_score and self.share >= 1.0  # not on the ramp
+        counts = self.curriculum.counts(episode.score, self.share)  # not on the ramp
         done.solved_streak = done.solved_streak + 1 if counts else 0
         if done.solved_streak >= config.solve_count and not done.solved:
             done.solved = True
@@ -618,7 +539,8 @@ class Trainer:
     def finish(self, only_missing: bool = False) -> None:
         """The learning curve and the recording of the trained agent (`only_missing`: make
         only what a run that finished earlier does not have yet)."""
-        from environment.video import h264_path
+        from environment.environment import SCREEN_SIZE
+        from environment.video import describe_videos, h264_path
         from training.plotting import plot_learning_curve
         from training.recording import record_policy
 
@@ -634,9 +556,8 @@ class Trainer:
         recorder = make_environment(config, render_mode="rgb_array", **camera)
         try:
             written = record_policy(
-                recorder, self.agent, video, config.record_steps, seed=config.seed,
-                symmetric=config.symmetric_policy,
-            )  # fmt: skip
+                recorder, self.agent.policy(), video, config.record_steps, seed=config.seed
+            )
         finally:
             recorder.close()
-        self.log("recording: " + ", ".join(str(Path(p)) for p in written))
+        self.log(f"recording: {describe_videos(written, SCREEN_SIZE)}")

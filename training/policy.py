@@ -8,10 +8,11 @@ Two kinds of folder hold a policy:
     results folder         config.json + actor.weights.h5 (the run's policy, averaged or not)
 
 Only the actor is built (`agent.networks.ActorNetwork`, sizes from the run's environment and
-config), its weights are loaded once, and it acts through `NumpyActor`: deterministic actions are
-tanh(mean), stochastic ones tanh(mean + std * N(0, 1)), exactly as `SACAgent.choose_action`
-(left-right symmetric, as in training, when the run was trained with `symmetric_policy`).
-Every problem with the folder raises `PolicyError`, whose message is one line.
+config), its weights are loaded once, and it acts as `agent.policy.ActorPolicy`, the policy a
+training run hands over (`SACAgent.policy()`): deterministic actions are tanh(mean), stochastic
+ones tanh(mean + std * N(0, 1)), left-right symmetric when the run was trained with
+`symmetric_policy`. This is how every tool loads a trained policy. Every problem with the
+folder raises `PolicyError`, whose message is one line.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from training.checkpoints import latest_good_checkpoint
-from training.runs import load_config, make_environment, quiet_native_stderr
+from agent.policy import ActorPolicy
+from training.checkpoints import latest_good_checkpoint, models_dir
+from training.runs import load_config, make_environment, quiet_native_stderr, task_mirror
 
 ACTOR_WEIGHTS = "actor.weights.h5"
 AVERAGE_WEIGHTS = "average_actor.weights.h5"  # a checkpoint's policy when average_actor > 0
@@ -41,16 +43,13 @@ def _warn_on_stderr(message: str) -> None:
 
 
 @dataclass
-class Policy:
+class Policy(ActorPolicy):
     """An actor loaded from `weights_path`; `episode` is its checkpoint's (None: results)."""
 
-    folder: Path
-    config: dict[str, Any]
-    weights_path: Path
-    episode: int | None
-    actor: Any  # agent.networks.NumpyActor
-    rng: np.random.Generator = field(default_factory=np.random.default_rng)
-    mirror: Any = None  # the task's environment.Mirror when the policy is made symmetric
+    folder: Path = Path()
+    config: dict[str, Any] = field(default_factory=dict)
+    weights_path: Path = Path()
+    episode: int | None = None
 
     @property
     def env_name(self) -> str:
@@ -62,13 +61,6 @@ class Policy:
         """The run's environment (task, options such as `upright`, episode cap) with `kwargs`."""
         return make_environment(self.config, **kwargs)
 
-    def act(self, observation: np.ndarray, deterministic: bool = True) -> np.ndarray:
-        """Action in [-1, 1] (float32): tanh(mean), or tanh(mean + std * noise) from `rng`."""
-        from agent.networks import squashed_action
-
-        rng = None if deterministic else self.rng
-        return squashed_action(self.actor, observation, rng, self.mirror)
-
     def describe(self) -> str:
         source = "results" if self.episode is None else f"checkpoint of episode {self.episode}"
         symmetric = ", left-right symmetric" if self.mirror is not None else ""
@@ -79,29 +71,36 @@ def load_policy(
     folder: str | os.PathLike,
     warn: Callable[[str], None] = _warn_on_stderr,
     seed: int | None = None,
+    episode: int | None = None,
+    config: dict[str, Any] | None = None,
 ) -> Policy:
-    """The policy in `folder` (run or results folder); `seed` seeds its stochastic actions.
+    """The policy in `folder` (run or results folder); `seed` seeds its stochastic actions;
+    `episode`: the policy of that checkpoint of a run folder (default: the newest good one);
+    `config`: the run's settings when they come from elsewhere than its config.json.
 
     `warn` gets one line for each damaged checkpoint skipped on the way to a good one.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise PolicyError(f"{folder} is not a folder")
-    config = _load_config(folder)
-    weights_path, episode = find_actor_weights(
-        folder, warn, averaged=bool(config.get("average_actor"))
-    )
+    config = _load_config(folder) if config is None else config
+    averaged = bool(config.get("average_actor"))
+    if episode is None:
+        weights_path, episode = find_actor_weights(folder, warn, averaged)
+    else:
+        weights_path = models_dir(folder, episode) / (
+            AVERAGE_WEIGHTS if averaged else ACTOR_WEIGHTS
+        )
+        if not weights_path.is_file():
+            raise PolicyError(f"the checkpoint of episode {episode} has no {weights_path.name}")
     env = make_environment(config)
     try:
         n_inputs, n_actions = env.observation_space.shape[0], env.action_space.shape[0]
-        mirror = None
-        if config.get("symmetric_policy"):
-            env.reset(seed=0)  # a humanoid's mirror is built from its first layout
-            mirror = env.unwrapped.mirror
     finally:
         env.close()
+    mirror = task_mirror(config) if config.get("symmetric_policy") else None
     actor = _load_actor(weights_path, n_inputs, n_actions, config)
-    return Policy(folder, config, weights_path, episode, actor, np.random.default_rng(seed), mirror)
+    return Policy(actor, mirror, np.random.default_rng(seed), folder, config, weights_path, episode)
 
 
 def _load_config(folder: Path) -> dict[str, Any]:

@@ -8,18 +8,16 @@ from pathlib import Path
 
 def record_policy(
     env,
-    agent,
+    policy,
     path: Path,
     n_frames: int,
     deterministic: bool = True,
     h264: bool = True,
     seed: int | None = None,
-    symmetric: bool = False,
 ) -> list[str]:
-    """Record `n_frames` frames of `agent` acting in `env`; return the files written.
-
-    The agent acts with the policy a run hands over: its averaged actor, if it keeps one (in
-    its left-right symmetric version with `symmetric`).
+    """Record `n_frames` frames of `policy` (anything with `act(observation, deterministic)`:
+    `SACAgent.policy()`, a loaded `training.policy.Policy`) acting in `env`; return the files
+    written.
 
     The first frame is the reset state and every step adds one. An episode that ends (terminated
     or truncated) is followed by a reset, so the video never shows a dead episode going on. The
@@ -29,14 +27,11 @@ def record_policy(
     path = Path(path)
     partial = path.with_name(f".{path.stem}.partial{path.suffix}")
     observation, _ = env.reset(seed=seed)
-    mirror = env.unwrapped.mirror if symmetric else None
     env.start_recording(str(partial), h264=h264)  # writes the reset state as the first frame
     frames = 1
     try:
         while frames < n_frames:
-            action = agent.choose_action(
-                observation, deterministic=deterministic, averaged=True, mirror=mirror
-            )
+            action = policy.act(observation, deterministic=deterministic)
             observation, _, terminated, truncated, _ = env.step(action)
             frames += 1
             if (terminated or truncated) and frames < n_frames:

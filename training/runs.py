@@ -113,13 +113,29 @@ def make_agent(config: RunConfig | Mapping[str, Any], env, **options: Any):
     from agent.agent import SACAgent
 
     config = as_config(config)
+    mirrored = config.mirror or config.symmetric_policy
     return SACAgent(
         input_dims=env.observation_space.shape,
         n_actions=env.action_space.shape[0],
         seed=config.seed,
         **config.agent_kwargs(),
+        act_averaged=config.act_averaged,
+        symmetric_policy=config.symmetric_policy,
+        mirror_transitions=config.mirror,
+        mirror=task_mirror(config) if mirrored else None,
         **options,
     )
+
+
+def task_mirror(config: RunConfig | Mapping[str, Any]):
+    """The task's left-right reflection (environment.Mirror) for a run's settings. A humanoid's
+    is read off its start layout, so it takes a reset of an environment of its own."""
+    env = make_environment(config)
+    try:
+        env.reset(seed=0)
+        return env.unwrapped.mirror
+    finally:
+        env.close()
 
 
 def most_recent_run(save_root: Path) -> Path | None:

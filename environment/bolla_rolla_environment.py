@@ -1,4 +1,4 @@
-"""Balance ball ("bolla rolla"): a humanoid balancing on a plank that rides on a ball."""
+"""Bolla rolla: a humanoid balancing on a plank that rides on a ball."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The one humanoid builder shared by the standing and the balance-ball environments.
+"""The one humanoid builder shared by the standing and the bolla rolla environments.
 
 Every part is a dynamic box of `length` (along its local x) x `width` (along its local y), with a
 box moment, friction 1.0 and elasticity 0.1. A child part is created at its own angle and placed

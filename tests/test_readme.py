@@ -1,5 +1,6 @@
-"""The README documents every flag of main.py (its table is made by training.config.flag_table),
-so that --help, the code and the README cannot drift apart."""
+"""The documentation: docs/training.md has a row for every flag of main.py (its table is made by
+training.config.flag_table), so that --help, the code and the docs cannot drift apart; every
+relative link resolves; the README stays a front page."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 import main
 
 README = Path(__file__).resolve().parents[1] / "README.md"
+TRAINING = README.parent / "docs" / "training.md"
 
 
 def table_rows(text: str) -> list[str]:
@@ -19,14 +21,14 @@ def table_rows(text: str) -> list[str]:
     return [row for row in rows if not set(row) <= set("|-: ")]
 
 
-def test_every_flag_of_main_has_a_row_in_a_readme_table():
-    rows = table_rows(README.read_text(encoding="utf-8"))
+def test_every_flag_of_main_has_a_row_in_the_training_docs_table():
+    rows = table_rows(TRAINING.read_text(encoding="utf-8"))
     flags = [a.option_strings[-1] for a in main.build_parser()._actions if a.dest != "help"]
     missing = [flag for flag in flags if not any(f"`{flag}`" in row for row in rows)]
     assert not missing, (
-        f"README.md has no table row for {', '.join(missing)}: paste the table printed by "
-        "python -c \"from training.config import flag_table; print(flag_table(), end='')\" "
-        "into its Training section"
+        f"docs/training.md has no table row for {', '.join(missing)}: paste the table printed "
+        "by python -c \"from training.config import flag_table; print(flag_table(), end='')\" "
+        "into it"
     )
 
 
@@ -57,3 +59,11 @@ def ignored(path: Path, repo: Path) -> bool:
         ["git", "check-ignore", "-q", str(path)], cwd=repo, capture_output=True, check=False
     )
     return done.returncode == 0
+
+
+def test_the_readme_is_a_front_page():
+    """At most 250 lines: what, results at a glance, the two commands, where to go next."""
+    lines = README.read_text(encoding="utf-8").splitlines()
+    assert len(lines) <= 250, f"README.md has {len(lines)} lines; move detail into docs/"
+    for page in sorted((README.parent / "docs").glob("*.md")):
+        assert f"(docs/{page.name})" in README.read_text(encoding="utf-8"), page.name

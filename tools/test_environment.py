@@ -1,7 +1,7 @@
 """Play one of the environments by hand, watch a trained agent play it, and push either around.
 
     python tools/test_environment.py cartpole
-    python tools/test_environment.py balance-ball --seed 3 --zoom 2
+    python tools/test_environment.py bolla-rolla --seed 3 --zoom 2
     python tools/test_environment.py --agent save/HumanoidStandingEnvironment --zoom 2
     python tools/test_environment.py --agent results/standing-seed0 --stochastic
 

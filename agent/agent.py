@@ -38,8 +38,6 @@ for the actor's noise inside the update (all NumPy generators).
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,7 +46,9 @@ import numpy as np
 import tensorflow as tf
 
 from agent import AVERAGE_WARMUP, LOSS_NAMES
+from agent.arguments import check_arguments, configure_threads  # noqa: F401 (its home)
 from agent.buffer import ReplayBuffer
+from agent.files import AgentFiles
 from agent.networks import (
     ActorNetwork,
     CriticNetwork,
@@ -62,69 +62,9 @@ from agent.policy import ActorPolicy
 
 NETWORK_NAMES = ("actor", "critic_1", "critic_2", "value", "target_value")
 AVERAGE_ACTOR = "average_actor"  # the sixth network, with average_actor > 0
-# Constructor arguments that fix the shapes of saved weights and optimizer slots.
-_STRUCTURAL_KEYS = (
-    "input_dims", "n_actions", "layer1_size", "layer2_size", "learn_alpha", "average_actor",
-)  # fmt: skip
-_OLDER_DEFAULTS = {"average_actor": 0}  # structural keys that agents saved before they existed
-_STATE_FILE = "agent_state.npz"
-_BUFFER_FILE = "replay_buffer.npz"
 
 
-def configure_threads(n: int | None) -> None:
-    """Use `n` TensorFlow intra-op and inter-op threads (None: TensorFlow's default).
-
-    Must run before TensorFlow does any work. Results are bit-reproducible for one setting;
-    a resumed run should use the setting of the run it continues.
-    """
-    if n is None:
-        return
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(n)
-        tf.config.threading.set_inter_op_parallelism_threads(n)
-    except RuntimeError as error:
-        raise RuntimeError(
-            "configure_threads() must be called before TensorFlow does any work"
-        ) from error
-
-
-_POSITIVE_INTS = ("n_actions", "max_size", "batch_size", "layer1_size", "layer2_size")
-_POSITIVE_FLOATS = ("actor_lr", "critic_lr", "value_lr", "alpha_lr", "reward_scale")
-
-
-def _check_arguments(args: dict[str, Any]) -> None:
-    """ValueError naming the first constructor argument that cannot work, and its rule."""
-
-    def whole(value: Any) -> bool:
-        return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-    def number(value: Any) -> bool:
-        return isinstance(value, int | float | np.number) and not isinstance(value, bool)
-
-    dims = args["input_dims"]
-    dims = [dims] if np.isscalar(dims) else list(dims)
-    if not dims or not all(whole(d) and d >= 1 for d in dims):
-        raise ValueError(f"input_dims must be positive whole numbers, got {args['input_dims']!r}")
-    for name in _POSITIVE_INTS:
-        if not (whole(args[name]) and args[name] >= 1):
-            raise ValueError(f"{name} must be a whole number >= 1, got {args[name]!r}")
-    for name in _POSITIVE_FLOATS:
-        if not (number(args[name]) and np.isfinite(args[name]) and args[name] > 0):
-            raise ValueError(f"{name} must be a positive finite number, got {args[name]!r}")
-    for name in ("gamma", "tau"):
-        if not (number(args[name]) and 0 < args[name] <= 1):
-            raise ValueError(f"{name} must lie in (0, 1], got {args[name]!r}")
-    if args["policy_samples"] not in (1, 2) or isinstance(args["policy_samples"], bool):
-        raise ValueError(f"policy_samples must be 1 or 2, got {args['policy_samples']!r}")
-    if not (whole(args["average_actor"]) and args["average_actor"] >= 0):
-        raise ValueError(
-            f"average_actor must be a whole number >= 0, got {args['average_actor']!r}"
-        )
-    if args["seed"] is not None and not (whole(args["seed"]) and args["seed"] >= 0):
-        raise ValueError(f"seed must be None or a whole number >= 0, got {args['seed']!r}")
-
-
-class SACAgent:
+class SACAgent(AgentFiles):
     """SAC v1 agent. Actions are in [-1, 1]; the environment applies its action scale.
 
     With `learn_alpha=False` (default) the entropy weight alpha is 1 and `reward_scale` sets the
@@ -157,7 +97,7 @@ class SACAgent:
         seed: int | None = None,
         jit_compile: bool = True,
     ) -> None:
-        _check_arguments(locals())
+        check_arguments(locals())
         if (symmetric_policy or mirror_transitions) and mirror is None:
             raise ValueError("symmetric_policy and mirror_transitions need the task's mirror")
         scalar_dims = np.isscalar(input_dims)
@@ -570,84 +510,3 @@ class SACAgent:
 
         tf.cond(finite, apply, lambda: tf.constant(False))
         return losses, finite
-
-    # ---- saving ---------------------------------------------------------------------------
-
-    def saved_nbytes(self) -> int:
-        """Bytes of the arrays `save_models` and `save_replay_buffer` write (every weight and
-        optimizer variable, the filled part of the buffer), before the files' own overhead."""
-        variables = [w for name in self.network_names for w in self.network(name).weights]
-        variables += [v for optimizer in self.optimizers.values() for v in optimizer.variables]
-        weights = sum(int(np.prod(v.shape)) * np.dtype(v.dtype).itemsize for v in variables)
-        filled = len(self.memory)
-        buffer = sum(getattr(self.memory, name)[:1].nbytes * filled for name in ReplayBuffer.ARRAYS)
-        return weights + buffer
-
-    def save_models(self, folder: str | os.PathLike) -> None:
-        """A `<name>.weights.h5` file per network (five, six with the averaged actor) and
-        `agent_state.npz` (optimizers, alpha, random states, counters; no pickle)."""
-        os.makedirs(folder, exist_ok=True)
-        for name in self.network_names:
-            self.network(name).save_weights(os.path.join(folder, f"{name}.weights.h5"))
-        state = {
-            "config": np.asarray(json.dumps(self.get_config())),
-            "update_count": np.int64(self.update_count),
-            "skipped_updates": np.int64(self.skipped_updates),
-            "log_alpha": self.log_alpha.numpy(),
-            "noise_rng_state": np.asarray(json.dumps(self.noise_rng.bit_generator.state)),
-            "action_rng_state": np.asarray(json.dumps(self.action_rng.bit_generator.state)),
-        }
-        for name, optimizer in self.optimizers.items():
-            for i, variable in enumerate(optimizer.variables):
-                state[f"optimizer_{name}_{i:03d}"] = np.asarray(variable.numpy())
-        with open(os.path.join(folder, _STATE_FILE), "wb") as f:
-            np.savez(f, **state)
-
-    def load_models(self, folder: str | os.PathLike) -> None:
-        """Restore what `save_models` wrote into this agent (built with the same sizes)."""
-        paths = [os.path.join(folder, f"{name}.weights.h5") for name in self.network_names]
-        paths.append(os.path.join(folder, _STATE_FILE))
-        missing = [p for p in paths if not os.path.isfile(p)]
-        if missing:
-            raise FileNotFoundError(f"missing model file(s): {', '.join(missing)}")
-        with np.load(paths[-1], allow_pickle=False) as data:
-            state = {key: data[key] for key in data.files}
-        if "noise_rng_state" not in state:
-            raise ValueError(
-                f"{paths[-1]} was written by an earlier version of this agent (one that drew "
-                "two policy samples per update); it cannot be resumed with this one"
-            )
-        saved = json.loads(str(state["config"]))
-        mismatch = {
-            key: (saved.get(key, _OLDER_DEFAULTS.get(key)), self._config[key])
-            for key in _STRUCTURAL_KEYS
-            if saved.get(key, _OLDER_DEFAULTS.get(key)) != self._config[key]
-        }
-        if mismatch:
-            details = ", ".join(f"{k}: saved {s}, this agent {c}" for k, (s, c) in mismatch.items())
-            raise ValueError(f"models in {os.fspath(folder)!r} do not fit this agent ({details})")
-        for name, path in zip(self.network_names, paths, strict=False):
-            self.network(name).load_weights(path)
-        for name, optimizer in self.optimizers.items():
-            n_saved = sum(key.startswith(f"optimizer_{name}_") for key in state)
-            if n_saved != len(optimizer.variables):
-                raise ValueError(f"{paths[-1]}: {name} optimizer state does not fit this agent")
-            for i, variable in enumerate(optimizer.variables):
-                variable.assign(state[f"optimizer_{name}_{i:03d}"])
-        self.log_alpha.assign(state["log_alpha"])
-        self.noise_rng.bit_generator.state = json.loads(str(state["noise_rng_state"]))
-        self.action_rng.bit_generator.state = json.loads(str(state["action_rng_state"]))
-        self.update_count = int(state["update_count"])
-        self.skipped_updates = int(state["skipped_updates"])
-        self._numpy_actor = None
-        self._numpy_average = None
-
-    def save_replay_buffer(self, folder: str | os.PathLike) -> None:
-        os.makedirs(folder, exist_ok=True)
-        self.memory.save(os.path.join(folder, _BUFFER_FILE))
-
-    def load_replay_buffer(self, folder: str | os.PathLike) -> None:
-        path = os.path.join(folder, _BUFFER_FILE)
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"missing replay buffer file: {path}")
-        self.memory.load(path)

@@ -1,6 +1,7 @@
 """Train a Soft Actor-Critic agent on one of the pymunk environments.
 
     python main.py --env_name cartpole           # train (also: standing, bolla-rolla, ...)
+    python main.py --recipe standing-robust      # a shipped result's settings (recipes/*.yaml)
     python main.py --recover                     # continue the most recent run exactly
     python main.py --help                        # every flag
 
@@ -12,105 +13,30 @@ browser-playable copy simulation_h264.mp4). SIGINT (Ctrl-C) or SIGTERM finishes 
 writes a checkpoint and exits; a second signal exits at once. Checkpoints are atomic, so a crash
 at any moment leaves the newest complete checkpoint to --recover from.
 
-Every setting is declared once, in training/config.py; the loop is training/loop.py.
+Every setting is declared once, in training/config.py; the command line (the flags on top of
+a recipe's settings) is training/train_cli.py, the loop training/loop.py.
 """
 
 from __future__ import annotations
 
-import argparse
 import faulthandler
 import sys
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
-
-PROG = "main.py"
-COMMAND_FLAGS = ("recover", "save_dir", "overwrite")  # how to run, not settings of the run
-
-
-class UsageError(Exception):
-    """A mistake on the command line or in a run folder; one line, exit 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # type: ignore[override]
-        from training.cli import usage_line
-
-        raise UsageError(f"{usage_line(message)} (see --help)")
-
-
-def build_parser() -> argparse.ArgumentParser:
-    from training.cli import PATH
-    from training.config import add_setting_arguments
-
-    parser = _Parser(
-        prog=PROG,
-        description="Train a Soft Actor-Critic agent on a pymunk environment.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
-    command = parser.add_argument_group("what to do")
-    command.add_argument(
-        "--recover",
-        action="store_true",
-        help="continue the most recent run (or the one named by --env_name / --save_dir) from "
-        "its newest good checkpoint; settings marked [may change on --recover] may be given",
-    )
-    command.add_argument(
-        "--save_dir", type=PATH, default=None, help="run folder (default: save/<EnvironmentName>)"
-    )
-    command.add_argument(
-        "--overwrite",
-        action="store_true",
-        help="start afresh in a run folder that already holds a run, deleting its checkpoints, "
-        "log, plot and videos",
-    )
-    add_setting_arguments(parser)
-    return parser
-
-
-def parse_args(argv: Sequence[str] | None) -> tuple[argparse.Namespace, dict[str, Any]]:
-    """The command line, and the settings given on it explicitly (as typed)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    for action in parser._actions:
-        action.default = argparse.SUPPRESS
-    given = vars(parser.parse_args(argv))
-    return args, {k: v for k, v in given.items() if k not in COMMAND_FLAGS}
-
-
-def resolve_run_dir(args: argparse.Namespace, given: dict[str, Any]) -> Path:
-    """--save_dir, or save/<EnvironmentName>, or (--recover alone) the most recent run."""
-    from environment import resolve_environment_name
-    from training.runs import SAVE_ROOT, most_recent_run
-
-    if args.save_dir is not None:
-        return args.save_dir.expanduser().resolve()
-    if "env_name" in given or not args.recover:
-        try:
-            return SAVE_ROOT / resolve_environment_name(args.env_name)
-        except ValueError as exc:
-            raise UsageError(f"--env_name: {str(exc).splitlines()[0]}") from None
-    run_dir = most_recent_run(SAVE_ROOT)
-    if run_dir is None:
-        raise UsageError(
-            f"nothing to recover: no run under {SAVE_ROOT} (start one with --env_name)"
-        )
-    return run_dir
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from training.config import ConfigError, RunConfig
+    # Imported here, not above: a Ctrl-C while they load is one line too (run_as_script).
+    from training.config import COMMAND_LINE, ConfigError, RunConfig
     from training.loop import train
     from training.runs import RunError
+    from training.train_cli import PROG, UsageError, parse_args, resolve_run_dir
 
     try:
         args, given = parse_args(argv)
-        if args.recover and args.overwrite:
-            raise UsageError("--recover and --overwrite exclude each other")
         run_dir = resolve_run_dir(args, given)
-        # A fresh run takes every setting from the command line; a resumed one takes the
-        # run's own and only the changes given here.
-        config = given if args.recover else RunConfig.from_mapping(given, "command line")
+        # A fresh run takes every setting from the command line (on top of its recipe); a
+        # resumed one takes the run's own and only the changes given here.
+        config = given if args.recover else RunConfig.from_mapping(given, COMMAND_LINE)
         result = train(config, run_dir, recover=args.recover, overwrite=args.overwrite)
     except (UsageError, ConfigError, RunError) as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
@@ -143,7 +69,7 @@ def run_as_script() -> int:
         if not caused_by_ctrl_c(exc):
             raise
         # Before the training loop takes the signal over: nothing has been written.
-        print(f"{PROG}: interrupted before training started", file=sys.stderr)
+        print("main.py: interrupted before training started", file=sys.stderr)
         return 130
 
 

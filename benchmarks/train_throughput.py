@@ -18,11 +18,7 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 ENVS = ["cartpole", "standing", "bolla-rolla"]
 

@@ -49,14 +49,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 SIZES = ((4, 1, "cartpole"), (30, 4, "humanoid standing"), (60, 8, "bolla rolla"))
 LAYER1, LAYER2, BATCH = 512, 256, 256

@@ -1,9 +1,11 @@
-"""Test setup: headless SDL (no window, no audio device), the repo root on sys.path, and the
-fixtures shared by the tests that train (helpers in tests/run_helpers.py)."""
+"""Test setup: headless SDL (no window, no audio device) and the fixtures shared by the tests
+that train (helpers in tests/run_helpers.py). The packages import through the project's install
+(pip install -e ., which make runs); `tests` and `main` from the repository root, where pytest
+runs."""
 
 import os
 import shutil
-import sys
+import signal
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,10 +17,11 @@ os.environ["SDL_VIDEODRIVER"] = "dummy"
 os.environ["SDL_AUDIODRIVER"] = "dummy"
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-REPO_ROOT = Path(__file__).resolve().parent.parent
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+# A shell starts background jobs with Ctrl-C ignored, and a program started with a signal
+# ignored keeps it ignored: the runs these tests interrupt would never see their SIGINT. Take
+# it back, so that every process the tests start gets Ctrl-C as in a terminal.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 from tests.run_helpers import TINY, XLA_CACHE, Background, run_main  # noqa: E402
 

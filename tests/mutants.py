@@ -123,10 +123,13 @@ def copy_repository(to: Path) -> None:
             shutil.copy2(source, to / name)
 
 
-def test_env() -> dict[str, str]:
+def test_env(copy: Path) -> dict[str, str]:
+    """Headless, CPU only, and the copy first on the import path: every process the tests start
+    (a tool run as a script too, whose own folder is tools/) imports the copy's packages, not
+    the repository's that the editable install (pip install -e .) points to."""
     env = dict(os.environ, SDL_VIDEODRIVER="dummy", SDL_AUDIODRIVER="dummy")
     env["CUDA_VISIBLE_DEVICES"] = ""
-    env.pop("PYTHONPATH", None)
+    env["PYTHONPATH"] = str(copy)
     return env
 
 
@@ -140,12 +143,12 @@ def default_signals() -> None:
 
 def check_imports_the_copy(copy: Path) -> None:
     """The packages and the tests the runs import are the scratch copy's."""
-    code = "import agent, environment, training, tests; print(agent.__file__, environment.__file__, training.__file__, tests.__file__)"  # noqa: E501
+    code = "import agent, environment, training, tools, tests; print(agent.__file__, environment.__file__, training.__file__, tools.__file__, tests.__file__)"  # noqa: E501
     out = subprocess.run(
-        [sys.executable, "-c", code], cwd=copy, env=test_env(), capture_output=True, text=True
+        [sys.executable, "-c", code], cwd=copy, env=test_env(copy), capture_output=True, text=True
     )
     files = out.stdout.split()
-    if out.returncode != 0 or len(files) != 4:
+    if out.returncode != 0 or len(files) != 5:
         sys.exit(f"mutants: cannot import the scratch copy: {out.stderr.strip()[-500:]}")
     outside = [f for f in files if not Path(f).resolve().is_relative_to(copy.resolve())]
     if outside:
@@ -171,7 +174,7 @@ def run_tests(
     ]  # fmt: skip
     started = time.perf_counter()
     run = subprocess.run(
-        command, cwd=copy, env=test_env(), capture_output=True, text=True,
+        command, cwd=copy, env=test_env(copy), capture_output=True, text=True,
         preexec_fn=default_signals,
     )  # fmt: skip
     seconds = time.perf_counter() - started

@@ -25,6 +25,7 @@ from tests.run_helpers import subprocess_env
 from tests.tool_helpers import TOOLS, call_main
 from training.cli import PATH, Number, PathArgument, usage_line
 from training.config import RunConfig, SettingValue
+from training.train_cli import build_parser
 
 REPO = Path(__file__).resolve().parents[1]
 TOOL_NAMES = sorted(p.stem for p in TOOLS.glob("*.py") if not p.stem.startswith("_"))
@@ -43,7 +44,7 @@ TEXT_OPTIONS = {
 
 def parsers() -> dict[str, tuple[argparse.ArgumentParser, Any]]:
     """Every command line: main.py's and each tool's parser, with the function that runs it."""
-    found = {"main": (main.build_parser(), main.main)}
+    found = {"main": (build_parser(), main.main)}
     for name in TOOL_NAMES:
         tool = importlib.import_module(f"tools.{name}")
         found[name] = (tool.build_parser(), tool.main)

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-import main
 from agent.agent import SACAgent
+from training import train_cli
 from training.config import (
     AT_LEAST_1,
     COMMAND_LINE,
@@ -103,13 +103,13 @@ def test_on_the_command_line_the_flag_is_named():
 
 
 def test_the_parser_has_one_flag_per_setting():
-    parser = main.build_parser()
+    parser = train_cli.build_parser()
     dests = [a.dest for a in parser._actions if a.option_strings and a.dest != "help"]
-    assert sorted(dests) == sorted([f.name for f in FIELDS] + list(main.COMMAND_FLAGS))
+    assert sorted(dests) == sorted([f.name for f in FIELDS] + list(train_cli.COMMAND_FLAGS))
     defaults = vars(parser.parse_args([]))
     assert all(defaults[f.name] == f.default for f in FIELDS)
     # A value given on the command line reaches the config as typed, then checked.
-    args, given = main.parse_args(["--gamma", "0.9", "--learn_alpha", "--save_dir", "x"])
+    args, given = train_cli.parse_args(["--gamma", "0.9", "--learn_alpha", "--save_dir", "x"])
     assert given == {"gamma": "0.9", "learn_alpha": True}
     assert RunConfig.from_mapping(given, COMMAND_LINE).gamma == 0.9
 
@@ -123,12 +123,13 @@ def test_a_config_survives_the_json_round_trip():
 
 def test_agent_settings_are_exactly_sacagents_hyperparameters():
     """Every agent setting is a SACAgent argument, and every SACAgent hyperparameter is a
-    setting (the sizes come from the environment; seed is the run's; jit_compile is not a
-    choice of the run): a new agent argument cannot be forgotten on the command line."""
+    setting (the sizes and the task's mirror come from the environment; seed is the run's;
+    jit_compile is not a choice of the run): a new agent argument cannot be forgotten on the
+    command line."""
     parameters = set(inspect.signature(SACAgent).parameters)
     kwargs = RunConfig().agent_kwargs()
     assert set(kwargs) <= parameters
-    assert parameters - set(kwargs) == {"input_dims", "n_actions", "seed", "jit_compile"}
+    assert parameters - set(kwargs) == {"input_dims", "n_actions", "seed", "jit_compile", "mirror"}
     assert kwargs["max_size"] == RunConfig().buffer_size
     defaults = {k: p.default for k, p in inspect.signature(SACAgent).parameters.items()}
     assert {k: defaults[k] for k in kwargs} == kwargs, "the defaults must agree"
@@ -177,7 +178,7 @@ def test_a_changed_default_leaves_recorded_runs_as_they_were():
 def test_flag_table_has_a_row_per_flag_of_main():
     table = flag_table()
     rows = [line for line in table.splitlines() if line.startswith("| `--")]
-    flags = [a.option_strings[-1] for a in main.build_parser()._actions if a.dest != "help"]
+    flags = [a.option_strings[-1] for a in train_cli.build_parser()._actions if a.dest != "help"]
     assert [row.split("`")[1] for row in rows] == flags
     assert "| `--n_games` | 30,000 | maximum number of episodes [may change on --recover] |" in rows
     assert (

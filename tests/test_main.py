@@ -127,6 +127,9 @@ def test_the_humanoid_tasks_train_record_and_checkpoint(tmp_path, no_xla, env_na
         (["--batch_size", "64", "--buffer_size", "32"], "--batch_size cannot exceed buffer_size"),
         (["--upright"], "--upright applies to bolla-rolla only"),
         (["--recover", "--overwrite"], "exclude each other"),
+        (["--recipe", "nope"], "--recipe: no recipe named 'nope'; the recipes are bolla-rolla, "),
+        (["--recipe", "standing", "--recover"], "--recipe starts a fresh run"),
+        (["--recipe", "bolla-rolla-upright", "--env_name", "standing"], "--upright applies to"),
     ],
 )
 def test_mistakes_are_one_line_and_exit_2(tmp_path, capsys, args, expected):
@@ -224,6 +227,45 @@ def test_a_hand_edited_config_is_checked_like_flags(run_copy, capsys):
         line = cli_error(capsys)
         assert f"{path}: {rule}" in line, line
         assert snapshot(run_copy) == before
+
+
+def test_a_bad_recipe_file_is_one_line_naming_it_and_the_setting(tmp_path, monkeypatch, capsys):
+    (tmp_path / "recipes").mkdir()
+    (tmp_path / "recipes" / "x.yaml").write_text("env_name: standing\nn_episodes: 30\n")
+    monkeypatch.chdir(tmp_path)
+    assert run_cli("--recipe", "recipes/x.yaml", "--save_dir", tmp_path / "run") == 2
+    assert cli_error(capsys) == "main.py: error: recipes/x.yaml: unknown setting 'n_episodes'"
+    assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------------------------------------------------------
+# --recipe
+
+
+def test_a_recipe_gives_the_settings_and_the_flags_override_them(tmp_path, no_xla):
+    """main.py --recipe NAME trains with the recipe's settings under the flags given; its
+    config.json records every setting and the recipe, and --recover continues it."""
+    run_dir = tmp_path / "run"
+    recipe = ("--recipe", "standing-robust", "--start_noise", "0.1", "--n_games", "1")
+    assert run_cli("--save_dir", run_dir, *recipe, "--no_record", *TINY) == 0
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["recipe"] == "standing-robust"
+    assert config["env_name"] == "HumanoidStandingEnvironment"  # the recipe's, as these:
+    assert (config["train_push"], config["perturb_ramp"]) == (1.0, 300)
+    assert (config["start_noise"], config["n_games"], config["max_steps"]) == (0.1, 1, 25)
+    assert run_cli("--recover", "--save_dir", run_dir, "--n_games", "2") == 0
+    config = json.loads((run_dir / "config.json").read_text())
+    assert (config["recipe"], config["n_games"], config["train_push"]) == ("standing-robust", 2, 1)
+    assert ckpt.verify_checkpoint(run_dir, 2).manifest["config"]["recipe"] == "standing-robust"
+
+
+def test_a_recipe_names_the_default_run_folder():
+    from training.runs import SAVE_ROOT
+    from training.train_cli import parse_args, resolve_run_dir
+
+    args, given = parse_args(["--recipe", "bolla-rolla-upright", "--gamma", "0.9"])
+    assert given["upright"] is True and given["gamma"] == "0.9"
+    assert resolve_run_dir(args, given) == SAVE_ROOT / "BollaRollaEnvironment"
 
 
 # ------------------------------------------------------------------------------------------
@@ -471,7 +513,7 @@ def test_a_native_crash_prints_the_python_stack_it_hit():
     env.pop("PYTHONFAULTHANDLER", None)
     code = "import os, main; main.main = lambda argv=None: os.abort(); main.run_as_script()"
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=main.Path(main.__file__).parent, env=env,
+        [sys.executable, "-c", code], cwd=Path(main.__file__).parent, env=env,
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert result.returncode == -signal.SIGABRT

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import main
+from training.train_cli import build_parser
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 TRAINING = README.parent / "docs" / "training.md"
@@ -23,7 +23,7 @@ def table_rows(text: str) -> list[str]:
 
 def test_every_flag_of_main_has_a_row_in_the_training_docs_table():
     rows = table_rows(TRAINING.read_text(encoding="utf-8"))
-    flags = [a.option_strings[-1] for a in main.build_parser()._actions if a.dest != "help"]
+    flags = [a.option_strings[-1] for a in build_parser()._actions if a.dest != "help"]
     missing = [flag for flag in flags if not any(f"`{flag}`" in row for row in rows)]
     assert not missing, (
         f"docs/training.md has no table row for {', '.join(missing)}: paste the table printed "

@@ -89,6 +89,8 @@ def read_csv(path: Path) -> list[dict[str, str]]:
         (["--seeds", "-1"], "--seed must"),
         (["--seeds", "1", "1"], "--seeds repeats a seed"),
         (["--env_name", "pendulum"], "env_name"),
+        (["--recipe", "nope"], "--recipe: no recipe named 'nope'; the recipes are bolla-rolla, "),
+        (["--set", "recipe=standing"], "--set recipe: give it with --recipe"),
     ],
 )
 def test_bad_settings_are_refused_in_one_line_before_anything_starts(
@@ -124,6 +126,25 @@ def test_the_spec_names_trials_and_keeps_values_as_typed():
     assert [t.setting for t in spec.trials()] == ["save_every=5", "save_every=10"]
     spec, _ = sweep.build_spec("cartpole", [0], [], [])
     assert [(t.key, t.setting) for t in spec.trials()] == [("seed=0", "all")]
+
+
+def test_a_recipe_is_the_base_of_a_sweep_under_set_and_grid():
+    """--recipe's settings (and its environment) over the trial defaults; --env_name, --set and
+    --grid over the recipe's; every trial records the recipe."""
+    spec, configs = sweep.build_spec(
+        None, [0], ["start_noise=0.1,0.2"], ["n_games=7"], recipe="standing-robust"
+    )
+    assert spec.env_name == "HumanoidStandingEnvironment"
+    assert spec.fixed == {
+        "tf_threads": "1", "no_record": "true", "no_progress": "true", "tensorboard": "true",
+        "save_every": "100", "train_push": "1", "perturb_ramp": "300", "n_games": "7",
+        "recipe": "standing-robust",
+    }  # fmt: skip
+    assert [c.start_noise for c in configs] == [0.1, 0.2]
+    assert {c.recipe for c in configs} == {"standing-robust"}
+    assert all(t.values["recipe"] == "standing-robust" for t in spec.trials())
+    spec, _ = sweep.build_spec("cartpole", [0], [], [], recipe="standing-robust")
+    assert spec.env_name == "CartpoleEnvironment" and spec.fixed["train_push"] == "1"
 
 
 def test_a_name_that_holds_another_sweep_is_refused(tmp_path, capsys):

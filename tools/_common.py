@@ -1,9 +1,10 @@
 """Helpers shared by the tools: their parser and one-line errors, and the video tools' files
 and labels (record_savings, combine_recordings, images_to_video).
 
-Not a script. Each tool inserts the repository root into sys.path before importing this, so the
-tools run as `python tools/X.py` from any working directory. The checked types of their
-options (numbers in a range, non-empty paths) are training/cli.py's, shared with main.py.
+Not a script. The tools import it as `tools._common`: the project's install (pip install -e .,
+which make runs) makes the packages, `tools` among them, importable, so the tools run as
+`python tools/X.py` from any working directory. The checked types of their options (numbers in
+a range, non-empty paths) are training/cli.py's, shared with main.py.
 """
 
 from __future__ import annotations

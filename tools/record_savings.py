@@ -30,8 +30,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from environment.environment import FPS, SCREEN_SIZE
 from environment.video import describe_videos, h264_path
 from tools._common import (

@@ -3,6 +3,8 @@
     python tools/sweep.py --env_name cartpole --seeds 0 1 2 3 4 --grid policy_samples=1,2 \\
         --set n_games=600 --name samples          # 10 runs, two at a time on a 2-core machine
     python tools/sweep.py --name samples --resume  # continue after a crash, a kill or Ctrl-C
+    python tools/sweep.py --recipe standing-robust --seeds 1 2 --grid gamma=0.99,0.995 \\
+        --name robust-gamma                        # a recipe's settings as the base
     python tools/sweep.py --report sweeps/samples  # redo the tables and the plot (no Ray)
     python tools/sweep.py --report sweeps/samples --evaluate   # + each seed's final agent
     python tools/sweep.py --report sweeps/samples sweeps/alpha --out results/compared
@@ -12,11 +14,12 @@
     python tools/sweep.py --archive sweeps/samples --out results/sweeps/samples
                                                    # a small copy that --report still reads
 
-Settings are main.py's (python main.py --help lists them): --grid KEY=V1,V2 sweeps a setting
-(repeat it to sweep several: every combination is run), --set KEY=V fixes one, --seeds lists
-the seeds every combination is run with. Every combination is checked as main.py checks its
-flags before anything starts. Unless --set says otherwise a trial uses tf_threads=1,
-no_record=true, no_progress=true, tensorboard=true and save_every=100.
+Settings are main.py's (python main.py --help lists them): --recipe NAME starts from a recipe's
+(recipes/NAME.yaml or a .yaml file; its environment unless --env_name says otherwise), --grid
+KEY=V1,V2 sweeps a setting (repeat it to sweep several: every combination is run), --set KEY=V
+fixes one, --seeds lists the seeds every combination is run with. Every combination is checked
+as main.py checks its flags before anything starts. Unless --set (or the recipe) says otherwise a
+trial uses tf_threads=1, no_record=true, no_progress=true, tensorboard=true and save_every=100.
 
 Each trial is an ordinary training run (training.train, inside a Ray worker) in its own run
 folder <storage>/<name>/runs/<setting>,seed=<N>/ with its config.json, checkpoints and
@@ -76,8 +79,6 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
 from tools._common import REPO_DIR, ToolError, ToolParser, run, warn
 from tools.evaluate import MAX_EPISODES
 from training.cli import PATH, Number
@@ -91,6 +92,7 @@ from training.config import (
     settings,
 )
 from training.log import free_name
+from training.recipe import load_recipe
 from training.runs import CONFIG_FILE, quiet_native_stderr
 
 PROG = "sweep.py"
@@ -110,7 +112,7 @@ SWEEP_DEFAULTS = {
     "save_every": "100",
 }
 DEFAULT_SEEDS = [0, 1, 2, 3, 4]
-OWN_FLAGS = {"seed": "--seeds", "env_name": "--env_name"}
+OWN_FLAGS = {"seed": "--seeds", "env_name": "--env_name", "recipe": "--recipe"}
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
 MAX_FAILURES = 3  # retries of a trial whose worker died or raised, each from its checkpoint
 ADDRESS_TIMEOUT = 5.0  # s to wait for a cluster's port to answer before giving up
@@ -118,6 +120,8 @@ BOOTSTRAP_REPS = 10_000  # stratified-bootstrap resamples of the summary's inter
 CURVE_REPS = 2_000  # ... of the curves' bands (one interval per plotted episode)
 CURVE_POINTS = 200  # episodes at which the curves' IQM and band are computed, at most
 BOOTSTRAP_SEED = 0  # the intervals are reproducible: --report twice writes the same files
+# The trials' environment variables: headless, quiet. They import the packages as every process
+# does, through the virtualenv's editable install (pip install -e ., which make runs).
 WORKER_ENV = {
     "SDL_VIDEODRIVER": "dummy",
     "SDL_AUDIODRIVER": "dummy",
@@ -247,9 +251,14 @@ def _assignments(items: Sequence[str], flag: str, many: bool) -> dict[str, list[
 
 
 def build_spec(
-    env_name: str, seeds: Sequence[int], grid_items: Sequence[str], set_items: Sequence[str]
+    env_name: str | None,
+    seeds: Sequence[int],
+    grid_items: Sequence[str],
+    set_items: Sequence[str],
+    recipe: str | None = None,
 ) -> tuple[Spec, list[RunConfig]]:
-    """The sweep's spec and every trial's config, each checked like main.py's flags."""
+    """The sweep's spec and every trial's config, each checked like main.py's flags: the
+    recipe's settings (if any) over the sweep's defaults, then --set, then --grid."""
     grid = _assignments(grid_items, "--grid", many=True)
     given = {k: v[0] for k, v in _assignments(set_items, "--set", many=False).items()}
     both = sorted(grid.keys() & given.keys())
@@ -257,7 +266,9 @@ def build_spec(
         raise ToolError(f"{both[0]} is both swept (--grid) and fixed (--set)")
     if len(set(seeds)) != len(seeds):
         raise ToolError("--seeds repeats a seed")
-    fixed = {**{k: v for k, v in SWEEP_DEFAULTS.items() if k not in grid}, **given}
+    base = {**SWEEP_DEFAULTS, **recipe_values(recipe)}
+    env_name = env_name or base.pop("env_name", None) or RunConfig().env_name
+    fixed = {**{k: v for k, v in base.items() if k not in grid and k != "env_name"}, **given}
     spec_values = {"env_name": env_name, **fixed}
     canonical: dict[str, dict[str, str]] = {k: {} for k in grid}
     configs = []
@@ -285,6 +296,19 @@ def build_spec(
         grid={k: [canonical[k][t] for t in vs] for k, vs in grid.items()},
         fixed={k: _text(getattr(first, k)) for k in fixed},
     ), configs
+
+
+def recipe_values(name: str | None) -> dict[str, str]:
+    """The settings of the recipe --recipe names, as typed, and the recipe itself (its label);
+    not a seed it may hold: a sweep's seeds are its --seeds."""
+    if name is None:
+        return {}
+    try:
+        recipe = load_recipe(name)
+    except ConfigError as exc:
+        raise ToolError(str(exc)) from None
+    values = {k: _text(v) for k, v in recipe.settings.items() if k != "seed"}
+    return {**values, "recipe": recipe.label}
 
 
 # ---- the sweep's folder -----------------------------------------------------------------------
@@ -320,7 +344,7 @@ def check_folder(sweep_dir: Path, spec: Spec | None, resume: bool) -> Spec:
             )
         return recorded
     if spec is None:
-        raise ToolError("--env_name is required for a new sweep")
+        raise ToolError("--env_name or --recipe is required for a new sweep")
     if recorded is not None:
         if spec.same_as(recorded):
             raise ToolError(f"{sweep_dir} already holds this sweep: continue it with --resume")
@@ -363,15 +387,13 @@ def start_ray(address: str | None, cpus_per_trial: float) -> str:
         import ray
     except ImportError:
         raise ToolError("Ray Tune is not installed: pip install -r requirements.txt") from None
-    path = os.pathsep.join(p for p in (str(REPO_DIR), os.environ.get("PYTHONPATH")) if p)
-    worker_env = {**WORKER_ENV, "PYTHONPATH": path}
     common = dict(include_dashboard=False, logging_level=logging.ERROR, log_to_driver=False)
     try:
         if address:  # the workers of other machines get the environment through Ray
             with quiet_native_stderr():  # Ray's core retries a refused connection, a line a second
-                ray.init(address=address, runtime_env={"env_vars": worker_env}, **common)
+                ray.init(address=address, runtime_env={"env_vars": WORKER_ENV}, **common)
         else:  # local workers inherit it from Ray's processes, started now
-            with _environment(worker_env):
+            with _environment(WORKER_ENV):
                 ray.init(address="local", num_cpus=os.cpu_count(), **common)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         hint = ""
@@ -966,8 +988,8 @@ def combined_study(folders: Sequence[Path]) -> Study:
     # Settings that only change how a run is watched or kept (tensorboard, save_every, ...)
     # never label a setting; n_games does (it is the cap unsolved trials count at).
     quiet = resumable_settings() - {"n_games"}
-    keys = dict.fromkeys(
-        k for _, t in per_sweep for k in t.values if k not in ("seed", "env_name", *quiet)
+    keys = dict.fromkeys(  # a recipe's name neither: its settings are there
+        k for _, t in per_sweep for k in t.values if k not in ("seed", "env_name", "recipe", *quiet)
     )
     keys = dict.fromkeys([*(k for k in swept if k in keys), *keys])  # swept ones first
     columns = [k for k in keys if len({Study.value(t, k) for _, t in per_sweep}) > 1]
@@ -1214,6 +1236,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--env_name", help="environment: cartpole, standing, bolla-rolla (or an alias)"
     )
     what.add_argument(
+        "--recipe", type=setting_value("recipe"), default=None, metavar="NAME",
+        help="start every trial from a recipe's settings: a name in recipes/ or a .yaml file "
+        "(--env_name, --set and --grid override them)",
+    )  # fmt: skip
+    what.add_argument(
         "--seeds", type=setting_value("seed"), nargs="+", default=None, metavar="N",
         help="seeds every setting is run with (default: 0 1 2 3 4)",
     )  # fmt: skip
@@ -1284,15 +1311,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _main(argv: Sequence[str] | None) -> int:
     args = build_parser().parse_args(argv)
     args.grid, args.set = args.grid or [], args.set or []
+    what = args.env_name or args.recipe or args.seeds or args.grid or args.set
     if args.archive is not None:
         if args.report or args.out is None or args.evaluate is not None:
             raise ToolError("--archive takes one sweep folder and --out (the new folder)")
-        if args.name or args.resume or args.grid or args.set or args.env_name or args.seeds:
+        if args.name or args.resume or what:
             raise ToolError("--archive takes only a sweep folder and --out")
         archive_sweep(args.archive.expanduser().resolve(), args.out.expanduser().resolve())
         return 0
     if args.report is not None:
-        if args.name or args.resume or args.grid or args.set or args.env_name or args.seeds:
+        if args.name or args.resume or what:
             raise ToolError("--report takes only sweep folders (and --out)")
         out = args.out.expanduser().resolve() if args.out is not None else None
         report_sweeps([d.expanduser().resolve() for d in args.report], out, args.evaluate)
@@ -1303,11 +1331,11 @@ def _main(argv: Sequence[str] | None) -> int:
         raise ToolError("--name is required: letters, digits, '_', '.', '-' (a folder name)")
     sweep_dir = (args.storage.expanduser() / args.name).resolve()
     spec, configs = None, []
-    if args.env_name or args.seeds or args.grid or args.set:
-        if not args.env_name:
-            raise ToolError("--env_name is required with --seeds, --grid or --set")
+    if what:
+        if not (args.env_name or args.recipe):
+            raise ToolError("--env_name or --recipe is required with --seeds, --grid or --set")
         seeds = args.seeds or DEFAULT_SEEDS
-        spec, configs = build_spec(args.env_name, seeds, args.grid, args.set)
+        spec, configs = build_spec(args.env_name, seeds, args.grid, args.set, args.recipe)
     spec = check_folder(sweep_dir, spec, args.resume)
     address = args.address or os.environ.get("RAY_ADDRESS") or None
     if address:

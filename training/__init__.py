@@ -1,4 +1,5 @@
-"""Training runs: settings (config), the loop (loop), checkpoints, logs and run folders.
+"""Training runs: settings (config), recipes (recipe), the loop (loop), checkpoints, logs, run
+folders and main.py's command line (train_cli).
 
 from training import RunConfig, train
 train(RunConfig(env_name="cartpole", seed=0), "save/cartpole-seed0", callbacks=[print])

@@ -1,10 +1,11 @@
 """Every setting of a training run, declared once.
 
 `RunConfig` is the single home of a run's settings: each field carries its default, its help
-text and its validity rule. The command line of `main.py` (`build_parser`), the checks on every
-value (flags, `config.json`, sweep grids, Python callers), the agent's construction
-(`agent_kwargs`), what a checkpoint records and what `--recover` restores (`to_dict` /
-`from_mapping`) are all derived from the fields. Adding a setting is adding one field.
+text and its validity rule. The command line of `main.py` (training/train_cli.py), the checks on
+every value (flags, recipes, `config.json`, sweep grids, Python callers), the agent's
+construction (`agent_kwargs`), what a checkpoint records and what `--recover` restores
+(`to_dict` / `from_mapping`) are all derived from the fields. Adding a setting is adding one
+field.
 """
 
 from __future__ import annotations
@@ -53,6 +54,11 @@ UNIT_INTERVAL = within(Number(float, 0, 1, low_open=True))
 FINITE = within(Number(float))
 SEED = Rule(lambda v: v is None or cli.SEED.test(v), cli.SEED.text, SEED_LIMIT, number=cli.SEED)
 SWITCH = Rule(lambda v: isinstance(v, bool), "must be true or false", "maybe")
+RECIPE = Rule(
+    lambda v: v is None or (isinstance(v, str) and bool(v.strip())),
+    "must name a recipe (recipes/<name>.yaml) or a .yaml file",
+    "",
+)
 ENVIRONMENT = Rule(
     lambda v: _environment_name(v) is not None,
     "must name an environment: cartpole, standing, bolla-rolla or an alias",
@@ -103,6 +109,12 @@ def setting(
 class RunConfig:
     """The settings of one training run (defaults: the reference's)."""
 
+    # ---- where the settings come from: recorded; RunConfig never reads the recipe's file (the
+    # command lines apply it, training/recipe.py, and record its name or path here)
+    recipe: str | None = setting(
+        None, "take the settings of a recipe: a name in recipes/ (such as standing-robust) or "
+        "a .yaml file; the flags given override them", RECIPE,
+    )  # fmt: skip
     # ---- the task
     env_name: str = setting(
         "CartpoleEnvironment", "environment: cartpole, standing, bolla-rolla (or an alias)",
@@ -155,18 +167,19 @@ class RunConfig:
     mirror: bool = setting(
         False, "also learn from every transition reflected left to right (every task is "
         "symmetric about the scene's centre line): two transitions per step, both sides of "
-        "every push", SWITCH,
+        "every push", SWITCH, group="agent", agent_arg="mirror_transitions",
     )  # fmt: skip
     symmetric_policy: bool = setting(
         False, "act with the left-right symmetric version of the policy (its action "
         "distribution averaged with the reflected one at the reflected state), in training, "
         "recording and every tool: a push to either side meets the same balance", SWITCH,
+        group="agent",
     )  # fmt: skip
     act_averaged: bool = setting(
         False, "training episodes at the perturbations' full share (after --perturb_ramp) act "
         "with the averaged actor (sampled, as the actor would) once the agent has made "
         f"{AVERAGE_WARMUP} x --average_actor updates: the episodes that can solve the run are "
-        "then played by the policy the run hands over", SWITCH,
+        "then played by the policy the run hands over", SWITCH, group="agent",
     )  # fmt: skip
     # ---- the run
     seed: int | None = setting(
@@ -459,7 +472,7 @@ def flag_table(parser: argparse.ArgumentParser | None = None) -> str:
         python -c "from training.config import flag_table; print(flag_table(), end='')"
     """
     if parser is None:
-        from main import build_parser
+        from training.train_cli import build_parser
 
         parser = build_parser()
     rows = ["| flag | default | meaning |", "|---|---|---|"]

@@ -119,9 +119,6 @@ def make_agent(config: RunConfig | Mapping[str, Any], env, **options: Any):
         n_actions=env.action_space.shape[0],
         seed=config.seed,
         **config.agent_kwargs(),
-        act_averaged=config.act_averaged,
-        symmetric_policy=config.symmetric_policy,
-        mirror_transitions=config.mirror,
         mirror=task_mirror(config) if mirrored else None,
         **options,
     )

@@ -1,0 +1,124 @@
+"""training/recipe.py and recipes/*.yaml: each recipe trains its shipped result again, and a
+recipe that could not make a run is refused in one line naming the file and the setting.
+(main.py --recipe on a tiny run: tests/test_main.py; sweep.py --recipe: tests/test_sweep.py.)"""
+
+from __future__ import annotations
+
+import importlib.resources
+from pathlib import Path
+
+import pytest
+import yaml
+
+from training.config import COMMAND_LINE, ConfigError, RunConfig, resumable_settings
+from training.recipe import load_recipe, recipe_names, with_recipe
+from training.runs import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+RECIPES = REPO / "recipes"
+SHIPPED = [
+    "cartpole", "standing", "standing-robust", "bolla-rolla", "bolla-rolla-upright",
+    "bolla-rolla-upright-robust",
+]  # fmt: skip
+# Settings that do not change what a run learns, left out of the comparison with the shipped
+# results (and out of the recipes): where checkpoints and recordings go and how often, how the
+# run is watched, the threads (runs repeat exactly across thread settings). Every one may change
+# on --recover; n_games may too, but it is the run's budget, so recipes keep it. The recipe
+# itself is where the settings came from, not a setting of learning.
+RUN_ONLY = {
+    "save_every", "keep_buffers", "record_steps", "no_record", "zoom", "tf_threads",
+    "no_progress", "tensorboard",
+}  # fmt: skip
+NOT_COMPARED = RUN_ONLY | {"recipe"}
+
+
+def test_the_run_only_settings_are_the_resumable_ones_but_the_budget():
+    """A new setting must be placed: compared (it changes learning) or run-only."""
+    assert RUN_ONLY == resumable_settings() - {"n_games"}
+
+
+def test_there_is_one_recipe_per_shipped_result_named_like_its_folder():
+    assert sorted(p.stem for p in RECIPES.glob("*.yaml")) == sorted(SHIPPED) == recipe_names()
+    for name in SHIPPED:
+        assert (REPO / "results" / f"{name}-seed0" / "config.json").is_file(), name
+    # The installed package data is the repository's folder (pip install -e .).
+    installed = importlib.resources.files("training.recipes")
+    assert sorted(p.name for p in installed.iterdir() if p.name.endswith(".yaml")) == sorted(
+        f"{name}.yaml" for name in SHIPPED
+    )
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_recipe_resolves_to_its_shipped_result(name):
+    """`main.py --recipe NAME --seed 0` makes the settings of results/NAME-seed0 in everything
+    that changes learning (the seed is the folder's; a recipe names none)."""
+    text = (RECIPES / f"{name}.yaml").read_text(encoding="utf-8")
+    header = [line for line in text.splitlines() if line.startswith("#")]
+    assert text.startswith("# ") and f"results/{name}-seed0" in " ".join(header), name
+    values = yaml.safe_load(text)
+    assert isinstance(values, dict) and "seed" not in values
+    assert not values.keys() & NOT_COMPARED, "a recipe holds only settings of learning"
+    defaults = RunConfig().to_dict()
+    resolved = RunConfig.from_mapping(with_recipe({"recipe": name, "seed": "0"}), COMMAND_LINE)
+    repeated = [k for k in values if k != "env_name" and getattr(resolved, k) == defaults[k]]
+    assert not repeated, f"{name}.yaml repeats defaults: {repeated}"
+    shipped = load_config(REPO / "results" / f"{name}-seed0")
+    differ = {
+        key: (value, shipped[key])
+        for key, value in resolved.to_dict().items()
+        if key not in NOT_COMPARED and value != shipped[key]
+    }
+    assert not differ, f"recipes/{name}.yaml differs from results/{name}-seed0: {differ}"
+    assert resolved.recipe == name
+
+
+def test_flags_override_a_recipe_and_the_recipe_is_recorded():
+    values = with_recipe({"recipe": "standing-robust", "start_noise": "0.1", "n_games": "5"})
+    config = RunConfig.from_mapping(values, COMMAND_LINE)
+    assert (config.env_name, config.train_push, config.perturb_ramp) == (
+        "HumanoidStandingEnvironment", 1.0, 300,
+    )  # fmt: skip
+    assert (config.start_noise, config.n_games, config.recipe) == (0.1, 5, "standing-robust")
+    assert with_recipe({"gamma": "0.9"}) == {"gamma": "0.9"}  # no recipe: as given
+
+
+def test_a_recipe_file_is_recorded_by_its_absolute_path(tmp_path, monkeypatch):
+    (tmp_path / "mine.yml").write_text("# mine\nenv_name: bolla-rolla\nupright: yes\n")
+    monkeypatch.chdir(tmp_path)
+    recipe = load_recipe("mine.yml")
+    assert recipe.settings == {"env_name": "bolla-rolla", "upright": True}
+    assert recipe.label == str((tmp_path / "mine.yml").resolve()) and recipe.source == "mine.yml"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("env_name: standing\nn_episodes: 3\n", "{path}: unknown setting 'n_episodes'"),
+        ("gamma: 1.5\n", "{path}: gamma must lie in (0, 1] (got 1.5)"),
+        ("n_games: many\n", "{path}: n_games must be a whole number (got 'many')"),
+        ("upright: true\n", "{path}: upright applies to bolla-rolla only"),
+        ("recipe: standing\n", "{path}: a recipe cannot name another recipe ('recipe')"),
+        ("gamma: [0.9\n", "{path} is not valid YAML (line 2)"),
+        ("- gamma\n", "{path} is not a recipe: it must hold `setting: value` lines"),
+        ("# nothing\n", "{path} is not a recipe: it must hold `setting: value` lines"),
+    ],
+)
+def test_a_bad_recipe_is_one_line_naming_the_file_and_the_setting(tmp_path, content, message):
+    path = tmp_path / "x.yaml"
+    path.write_text(content)
+    with pytest.raises(ConfigError) as error:
+        load_recipe(str(path))
+    assert str(error.value) == message.format(path=path)
+
+
+def test_a_name_no_recipe_has_lists_the_recipes_in_one_line(tmp_path):
+    with pytest.raises(ConfigError) as error:
+        load_recipe("standing-robustt")
+    assert str(error.value) == (
+        "--recipe: no recipe named 'standing-robustt'; the recipes are "
+        f"{', '.join(sorted(SHIPPED))} (or give the path of a .yaml file)"
+    )
+    with pytest.raises(ConfigError, match=r"^--recipe: \S+/gone.yaml does not exist$"):
+        load_recipe(str(tmp_path / "gone.yaml"))
+    with pytest.raises(ConfigError, match=r"^--recipe: cannot read \S+ \(Is a directory\)$"):
+        load_recipe(str(tmp_path) + "/")

@@ -11,6 +11,7 @@ import pytest
 
 from environment import create_environment
 from tests.tool_helpers import check_video_report
+from tools import _player as gui
 
 REPO = Path(__file__).resolve().parents[1]
 TOOL = REPO / "tools" / "test_environment.py"
@@ -79,14 +80,14 @@ def test_text_overlay_is_drawn(tmp_path):
 def test_every_action_key_moves_its_limb():
     env = create_environment("balance-ball")
     for i in range(env.action_size):
-        plus = tool.action_from_keys({tool.PLUS_KEYS[i]}, env.action_size)
-        minus = tool.action_from_keys({tool.MINUS_KEYS[i]}, env.action_size)
+        plus = gui.action_from_keys({gui.PLUS_KEYS[i]}, env.action_size)
+        minus = gui.action_from_keys({gui.MINUS_KEYS[i]}, env.action_size)
         expected = np.zeros(env.action_size)
         expected[i] = 1
         assert np.array_equal(plus, expected) and np.array_equal(minus, -expected)
-    both = tool.action_from_keys({"1", "a"}, 8)
+    both = gui.action_from_keys({"1", "a"}, 8)
     assert both[0] == 0.0
-    assert tool.action_from_keys({"right", "1"}, 1)[0] == 1.0  # clipped to the action space
+    assert gui.action_from_keys({"right", "1"}, 1)[0] == 1.0  # clipped to the action space
 
 
 def test_episodes_restart_and_r_resets(tmp_path, capsys):
@@ -160,8 +161,8 @@ def test_keyboard_mode_with_simulated_keys(tmp_path, monkeypatch, capsys):
 
 
 # ------------------------------------------------------------------ agent, pushes, recording
-AGENT_GREEN = np.array(tool.AGENT_BAR_COLOR)
-KEY_ORANGE = np.array(tool.KEY_BAR_COLOR)
+AGENT_GREEN = np.array(gui.AGENT_BAR_COLOR)
+KEY_ORANGE = np.array(gui.KEY_BAR_COLOR)
 
 
 @pytest.fixture(scope="module")
@@ -173,10 +174,10 @@ def run(tmp_path_factory):
 
 def bar_pixels(image: np.ndarray, row: int, colour: np.ndarray) -> tuple[int, int]:
     """Pixels of `colour` in action bar `row`: (left of the middle, right of it)."""
-    x0 = 600 - tool.BAR_PANEL_WIDTH - tool.TEXT_MARGIN + tool.BAR_LABEL_WIDTH
-    middle = x0 + tool.BAR_WIDTH // 2
-    y = tool.TEXT_MARGIN + tool.LINE_HEIGHT + row * tool.BAR_ROW
-    band = np.all(image[y : y + tool.BAR_HEIGHT, x0 : x0 + tool.BAR_WIDTH] == colour, axis=2)
+    x0 = 600 - gui.BAR_PANEL_WIDTH - gui.TEXT_MARGIN + gui.BAR_LABEL_WIDTH
+    middle = x0 + gui.BAR_WIDTH // 2
+    y = gui.TEXT_MARGIN + gui.LINE_HEIGHT + row * gui.BAR_ROW
+    band = np.all(image[y : y + gui.BAR_HEIGHT, x0 : x0 + gui.BAR_WIDTH] == colour, axis=2)
     return int(band[:, : middle - x0].sum()), int(band[:, middle - x0 + 1 :].sum())
 
 
@@ -190,16 +191,16 @@ def test_the_agent_plays_headless_and_its_actions_are_drawn(run, tmp_path, capsy
     observation, _ = env.reset(seed=0)
     action = float(load_policy(run).act(observation)[0])
     left, right = bar_pixels(image, 0, AGENT_GREEN)
-    filled = abs(round(action * tool.BAR_WIDTH // 2))
-    assert (left if action < 0 else right) >= (filled - 1) * (tool.BAR_HEIGHT - 2)  # in the frame
+    filled = abs(round(action * gui.BAR_WIDTH // 2))
+    assert (left if action < 0 else right) >= (filled - 1) * (gui.BAR_HEIGHT - 2)  # in the frame
     assert (right if action < 0 else left) == 0
     assert bar_pixels(image, 0, KEY_ORANGE) == (0, 0)
 
 
 def test_key_bars_show_held_keys(tmp_path):
     image = screenshot(tmp_path, "standing", "--script", "1+s:3")
-    assert bar_pixels(image, 0, KEY_ORANGE)[1] > 40 * (tool.BAR_HEIGHT - 2)  # +1: right half
-    assert bar_pixels(image, 1, KEY_ORANGE)[0] > 40 * (tool.BAR_HEIGHT - 2)  # -1: left half
+    assert bar_pixels(image, 0, KEY_ORANGE)[1] > 40 * (gui.BAR_HEIGHT - 2)  # +1: right half
+    assert bar_pixels(image, 1, KEY_ORANGE)[0] > 40 * (gui.BAR_HEIGHT - 2)  # -1: left half
     assert bar_pixels(image, 0, KEY_ORANGE)[0] == bar_pixels(image, 2, KEY_ORANGE)[1] == 0
     assert bar_pixels(image, 0, AGENT_GREEN) == (0, 0)
 
@@ -210,7 +211,7 @@ def test_held_keys_override_the_agent_per_dimension(run):
     policy = load_policy(run)
     env = policy.make_environment()
     pygame.font.init()
-    player = tool.Player(env, pygame.Surface((600, 600)), 0, True, Path("."), policy=policy)
+    player = gui.Player(env, pygame.Surface((600, 600)), 0, True, Path("."), policy=policy)
     assert player.choose_action({"a"})[0] == -1.0 and player.overridden == {0}
     assert player.choose_action(set())[0] == policy.act(player.obs)[0]
     assert player.overridden == set()
@@ -218,9 +219,9 @@ def test_held_keys_override_the_agent_per_dimension(run):
     assert player.action[0] == 1.0
 
 
-def play_script(name: str, text: str, push: float = 1.0) -> tool.Player:
+def play_script(name: str, text: str, push: float = 1.0) -> gui.Player:
     env = create_environment(name)
-    player = tool.Player(env, pygame.Surface((600, 600)), 0, False, Path("."), push_strength=push)
+    player = gui.Player(env, pygame.Surface((600, 600)), 0, False, Path("."), push_strength=push)
     script = tool.parse_script(text)
     tool.run_script(player, script, sum(n for _, n in script), windowed=False)
     return player
@@ -297,13 +298,13 @@ def test_mouse_drag_and_shift_arrows_push_in_the_window(monkeypatch, capsys):
         [pygame.event.Event(pygame.KEYDOWN, key=pygame.K_ESCAPE)],
     )
     players = []
-    original = tool.Player.draw
+    original = gui.Player.draw
 
     def draw(self):
         players.append(self)
         original(self)
 
-    monkeypatch.setattr(tool.Player, "draw", draw)
+    monkeypatch.setattr(gui.Player, "draw", draw)
     monkeypatch.setattr(tool.pygame.event, "get", lambda: events.pop(0))
     assert tool.main(["standing", "--zoom", "2", "--no-text"]) == 0
     out = capsys.readouterr().out
@@ -314,14 +315,14 @@ def test_mouse_drag_and_shift_arrows_push_in_the_window(monkeypatch, capsys):
 
 def test_a_drag_draws_a_line_to_the_cursor():
     env = create_environment("balance-ball", zoom=2.0)
-    player = tool.Player(env, pygame.Surface((600, 600)), 0, False, Path("."))
+    player = gui.Player(env, pygame.Surface((600, 600)), 0, False, Path("."))
     player.draw()
     ball = env.world_to_screen(env.ball.position)
     player.start_drag(ball)
     player.cursor = (ball.x + 150, ball.y - 100)
     player.draw()
     image = np.transpose(pygame.surfarray.array3d(player.surface), (1, 0, 2))
-    red = np.all(image == tool.DRAG_COLOR, axis=2)
+    red = np.all(image == gui.DRAG_COLOR, axis=2)
     assert red[int(ball.y) - 50, int(ball.x) + 70 : int(ball.x) + 80].any()  # on the line
     player.end_drag(player.cursor)
     assert player.drag is None and env.ball.velocity.length > 100

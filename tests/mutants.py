@@ -110,13 +110,38 @@ MUTANTS = (
 )  # fmt: skip
 
 
+SKIPPED = {
+    ".git",
+    ".venv",
+    "save",
+    "sweeps",
+    "build",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+}
+
+
 def copy_repository(to: Path) -> None:
-    """The files git knows (tracked or new, not ignored), as they are in the work tree."""
+    """The files git knows (tracked or new, not ignored), as they are in the work tree; outside
+    a git work tree (a copy of one), every file but the generated ones (GENERATED folders at
+    the top, caches anywhere)."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=REPO, capture_output=True, check=True,
-    ).stdout.decode()  # fmt: skip
-    for name in filter(None, listed.split("\0")):
+        cwd=REPO, capture_output=True,
+    )  # fmt: skip
+    if listed.returncode == 0:
+        names = [n for n in listed.stdout.decode().split("\0") if n]
+    else:
+        parts = [p.relative_to(REPO).parts for p in REPO.rglob("*")]
+        names = [
+            "/".join(part)
+            for part in parts
+            if part[0] not in GENERATED
+            and "__pycache__" not in part
+            and not any(x.endswith(".egg-info") for x in part)
+        ]
+    for name in names:
         source = REPO / name
         if source.is_file():
             (to / name).parent.mkdir(parents=True, exist_ok=True)

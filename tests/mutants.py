@@ -110,16 +110,8 @@ MUTANTS = (
 )  # fmt: skip
 
 
-SKIPPED = {
-    ".git",
-    ".venv",
-    "save",
-    "sweeps",
-    "build",
-    "__pycache__",
-    ".pytest_cache",
-    ".ruff_cache",
-}
+# Generated folders at the top of a repository (caches are skipped anywhere).
+GENERATED = {".git", ".venv", "save", "sweeps", "build", ".pytest_cache", ".ruff_cache"}
 
 
 def copy_repository(to: Path) -> None:

@@ -48,3 +48,28 @@ def test_every_requirement_is_pinned_and_installed_at_its_pin():
             if installed != pinned:
                 wrong.append(f"{path.name}: {name}=={pinned}, installed {installed}")
     assert not wrong, "\n".join(wrong)
+
+
+MAX_FILE_LINES, MAX_FUNCTION_LINES = 600, 80
+
+
+def test_no_module_or_function_outgrows_a_reading():
+    """Outside tests/, no Python file over 600 lines and no function over 80: a module is read
+    in one sitting, a function on one screen or two; a longer one is split where its parts
+    have names of their own."""
+    import ast
+
+    too_long = []
+    for path in sorted(REPO.rglob("*.py")):
+        relative = path.relative_to(REPO)
+        if relative.parts[0] in ("tests", ".venv", "save", "sweeps", "build"):
+            continue
+        text = path.read_text(encoding="utf-8")
+        if text.count("\n") > MAX_FILE_LINES:
+            too_long.append(f"{relative}: {text.count(chr(10))} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    too_long.append(f"{relative}:{node.lineno} {node.name}: {length} lines")
+    assert not too_long, "split these: " + "; ".join(too_long)

@@ -82,7 +82,7 @@ def test_the_wheel_holds_the_packages_and_the_recipes(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
     for package in PACKAGES:
-        sources = {str(p.relative_to(REPO)) for p in (REPO / package).glob("*.py")}
+        sources = {str(p.relative_to(REPO)) for p in (REPO / package).rglob("*.py")}
         assert sources and sources <= names, f"{package}: {sorted(sources - names)}"
     recipes = {f"training/recipes/{p.name}" for p in (REPO / "recipes").glob("*.yaml")}
     assert len(recipes) >= 6 and recipes <= names

@@ -19,7 +19,11 @@ import pytest
 
 from tests.tool_helpers import call_main, error_line
 from tools import sweep
+from tools.sweeping import plots as sweep_plots
+from tools.sweeping import runner as sweep_runner
+from tools.sweeping import summary as sweep_summary
 from training import checkpoints as ckpt
+from training.config import RunConfig
 from training.log import read_rows
 from training.runs import load_config
 
@@ -47,8 +51,8 @@ def ray_tmp():
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("RAY_TMPDIR", path)
         patch.delenv("RAY_ADDRESS", raising=False)
-        patch.setattr(sweep, "BOOTSTRAP_REPS", 1000)
-        patch.setattr(sweep, "CURVE_REPS", 200)
+        patch.setattr(sweep_summary, "BOOTSTRAP_REPS", 1000)
+        patch.setattr(sweep_plots, "CURVE_REPS", 200)
         yield path
     shutil.rmtree(path, ignore_errors=True)
 
@@ -230,7 +234,7 @@ def test_an_unreachable_cluster_is_one_line_before_ray_starts(tmp_path, monkeypa
         probes.append((address, timeout))
         raise TimeoutError
 
-    monkeypatch.setattr(sweep.socket, "create_connection", silent_host)
+    monkeypatch.setattr(sweep_runner.socket, "create_connection", silent_host)
     args = sweep_args(tmp_path, "far", "--address", "10.0.0.9:6379")
     assert call_main(sweep.main, *args) == 2
     assert "no Ray cluster answers at 10.0.0.9:6379 (timed out)" in error_line(capsys, PROG)
@@ -268,8 +272,8 @@ def _fake_run(run_dir: Path, spec_values: dict[str, str], scores: list[float], f
 def test_the_report_counts_unsolved_trials_at_the_cap_and_leaves_out_unfinished(
     tmp_path, capsys, monkeypatch
 ):
-    monkeypatch.setattr(sweep, "BOOTSTRAP_REPS", 1000)
-    monkeypatch.setattr(sweep, "CURVE_REPS", 200)
+    monkeypatch.setattr(sweep_summary, "BOOTSTRAP_REPS", 1000)
+    monkeypatch.setattr(sweep_plots, "CURVE_REPS", 200)
     spec, _ = sweep.build_spec(
         "cartpole",
         [0, 1, 2],
@@ -324,8 +328,8 @@ def test_a_report_takes_finished_run_folders_such_as_a_shipped_result(
     """A run folder without checkpoints (results/...: config.json, the log, the policy) joins
     a report as one trial: finished when the solved rule, replayed over its log, solves it or
     it reached n_games; labelled like the sweeps' trials it was run like."""
-    monkeypatch.setattr(sweep, "BOOTSTRAP_REPS", 1000)
-    monkeypatch.setattr(sweep, "CURVE_REPS", 200)
+    monkeypatch.setattr(sweep_summary, "BOOTSTRAP_REPS", 1000)
+    monkeypatch.setattr(sweep_plots, "CURVE_REPS", 200)
     settings = ["n_games=40", "solve_score=10", "solve_count=2"]
     spec, _ = sweep.build_spec("cartpole", [0, 1], [], settings)
     (tmp_path / "sweep").mkdir()
@@ -368,8 +372,8 @@ def test_a_trial_run_again_in_another_sweep_counts_once_where_it_finished(
     """A trial that did not finish in one sweep (its machine went away) and was run again in
     another counts once, from the sweep where it finished; of two unfinished copies, the one
     further on counts. Either way stderr says which."""
-    monkeypatch.setattr(sweep, "BOOTSTRAP_REPS", 1000)
-    monkeypatch.setattr(sweep, "CURVE_REPS", 200)
+    monkeypatch.setattr(sweep_summary, "BOOTSTRAP_REPS", 1000)
+    monkeypatch.setattr(sweep_plots, "CURVE_REPS", 200)
     settings = ["n_games=40", "solve_score=10", "solve_count=2"]
     first, again = tmp_path / "s0-2", tmp_path / "s1-2"
     for folder, seeds in ((first, [0, 1, 2]), (again, [1, 2])):
@@ -498,7 +502,7 @@ def test_a_report_compares_several_sweeps_of_one_environment(reference, tmp_path
     started = other / "runs" / "seed=0"
     started.mkdir(parents=True)
     values = {**spec.trials()[0].values, "policy_samples": "1"}
-    config = sweep.RunConfig.from_mapping(values, "x").to_dict()
+    config = RunConfig.from_mapping(values, "x").to_dict()
     (started / "config.json").write_text(json.dumps(config))
     assert call_main(sweep.main, "--report", reference, other, "--out", out) == 0
     assert [r["setting"] for r in read_csv(out / "summary.csv")][2:] == [
@@ -549,7 +553,7 @@ def test_a_trial_whose_worker_dies_is_retried_from_its_checkpoint(
 ):
     """A trial whose process dies is run again (up to MAX_FAILURES times) and continues from
     its newest checkpoint: it finishes with the log of the trial that never died."""
-    monkeypatch.setattr(sweep, "run_trial", trial_that_dies_once)
+    monkeypatch.setattr(sweep_runner, "run_trial", trial_that_dies_once)
     key = "policy_samples=1,seed=0"
     one_trial = ["--env_name", "cartpole", "--seeds", "0", "--grid", "policy_samples=1"]
     args = [*one_trial, *TINY_SETS, "--name", "dies", "--storage", tmp_path]

@@ -17,6 +17,7 @@ model weights are small and always kept, so tools/record_savings.py can replay e
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
@@ -115,19 +116,31 @@ def _manifest_body_digest(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON to `path` so that readers see the old or the new file, never half of one."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+@contextlib.contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """A temporary path beside `path` to write a file to: when the block ends, the file is
+    flushed to disk and replaces `path`, so readers see the old file or the new one, never half
+    of one; when the block raises, it is removed and `path` is left as it was. The temporary
+    name keeps the suffix (matplotlib's savefig takes the format from it) and holds the process
+    id (two processes writing one file never share it)."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.stem}.tmp{os.getpid()}{path.suffix}")
     try:
-        with open(tmp, "w") as handle:
-            json.dump(data, handle, indent=1, sort_keys=True)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
+        _fsync_file(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def write_json_atomic(
+    path: Path, data: dict[str, Any], *, indent: int = 1, sort_keys: bool = True
+) -> None:
+    """Write JSON to `path` through `atomic_path`; `sort_keys=False` keeps the dicts' order."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=indent, sort_keys=sort_keys))
 
 
 ROOM_MARGIN = 1 << 20  # bytes beyond a checkpoint's arrays: file overheads, manifest, plot, log

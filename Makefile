@@ -35,7 +35,7 @@ test: $(VENV)/.test
 test-fast: $(VENV)/.test
 	SDL_VIDEODRIVER=dummy $(PY) -m pytest -q -m "not slow" $(ARGS)
 
-# Deliberate bugs the fast tests must catch (tests/mutants.py; about 10 minutes, not in CI).
+# Deliberate bugs the fast tests must catch (tests/mutants.py; about 20 minutes, not in CI).
 mutants: $(VENV)/.test
 	$(PY) -m tests.mutants $(ARGS)
 

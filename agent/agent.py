@@ -474,19 +474,10 @@ class SACAgent(AgentFiles):
         )
         return quantities, gradients
 
-    def _update(
-        self,
-        state: tf.Tensor,
-        action: tf.Tensor,
-        reward: tf.Tensor,
-        new_state: tf.Tensor,
-        terminated: tf.Tensor,
-        noise: tf.Tensor,
-    ) -> tuple[tf.Tensor, tf.Tensor]:
-        """One SAC update (see the module docstring); returns (losses, all finite)."""
-        quantities, gradients = self.losses_and_gradients(
-            state, action, reward, new_state, terminated, noise
-        )
+    def _update(self, *batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        """One SAC update (see the module docstring) of one batch, as `losses_and_gradients`
+        takes it; returns (losses, all finite)."""
+        quantities, gradients = self.losses_and_gradients(*batch)
         losses = tf.stack([quantities[name] for name in LOSS_NAMES])
         finite = tf.reduce_all(tf.math.is_finite(losses))
         for grads in gradients.values():

@@ -29,6 +29,7 @@ from tests.run_helpers import TINY, XLA_CACHE, Background, run_main  # noqa: E40
 # settings and seed 6 until the solved rule stops it. It takes minutes of one core, so it starts
 # with the session, beside the other tests, and its test waits for it.
 SOLVE_TEST = "test_cartpole_is_solved_with_the_default_settings"
+REFERENCE_TEST = "test_a_fixed_seed_run_learns_what_the_reference_learned"
 SOLVE_ARGS = ("--seed", "6", "--n_games", "400", "--no_record", "--no_progress")
 _solve: dict[str, Background] = {}
 
@@ -39,9 +40,18 @@ def pytest_collection_finish(session):
     if any(item.name == SOLVE_TEST for item in session.items):
         folder = Path(tempfile.mkdtemp(prefix="cartpole-solve-"))
         _solve["run"] = Background(folder, "--save_dir", folder / "run", *SOLVE_ARGS)
+    # The reference runs (tests/test_reference_logs.py) start with the session too.
+    if any(item.name.startswith(REFERENCE_TEST) for item in session.items):
+        from tests.test_reference_logs import start_all
+
+        _solve["references"] = start_all()
 
 
 def pytest_sessionfinish(session, exitstatus):
+    if "references" in _solve:
+        from tests.test_reference_logs import stop_all
+
+        stop_all(*_solve["references"])
     if "run" in _solve:
         _solve["run"].stop()
         shutil.rmtree(_solve["run"].folder, ignore_errors=True)
@@ -85,3 +95,13 @@ def no_xla(monkeypatch):
     monkeypatch.setattr(
         training.loop, "make_agent", lambda config, env: make_agent(config, env, jit_compile=False)
     )
+
+
+@pytest.fixture(scope="session")
+def reference_runs():
+    """The reference runs started with the session (a folder and a process per run)."""
+    if "references" not in _solve:  # selected in a way collection did not see
+        from tests.test_reference_logs import start_all
+
+        _solve["references"] = start_all()
+    return _solve["references"]

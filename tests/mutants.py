@@ -14,7 +14,7 @@ the code as it moves. The tests import the scratch copy: the check makes sure of
 starts.
 
 Prints one line per mutant and `N of N caught`; exits 1 if any mutant survived or failed to
-apply. Takes about 10 minutes on a 2-core machine (docs/testing.md has the figures).
+apply. Takes about 20 minutes on a 2-core machine (docs/testing.md has the figures).
 """
 
 from __future__ import annotations

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -36,7 +37,7 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.run_helpers import REFERENCE_LOGS, REPO, cpu_model, read_log, run_main
+from tests.run_helpers import REFERENCE_LOGS, REPO, cpu_model, read_log, subprocess_env
 from training import checkpoints as ckpt
 from training.config import AVERAGE_WARMUP
 from training.loop import PUSH_STREAM
@@ -78,16 +79,30 @@ def weight_checksums(models_dir: Path) -> dict[str, dict[str, float | str]]:
     return out
 
 
-def train(name: str, folder: Path) -> tuple[list[dict[str, str]], dict, dict]:
-    """Run reference `name` into `folder`: (log rows without wall_time, weight checksums, the
-    final checkpoint's training state)."""
+def start(name: str, folder: Path) -> subprocess.Popen:
+    """Start reference `name` (main.py in a subprocess) into `folder`/name."""
+    return subprocess.Popen(
+        [sys.executable, str(REPO / "main.py"), "--save_dir", str(folder / name), *RUNS[name],
+         *COMMON],
+        cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+
+
+def finish(name: str, folder: Path, process: subprocess.Popen) -> tuple[list, dict, dict]:
+    """Wait for reference `name`: (log rows without wall_time, weight checksums, the final
+    checkpoint's training state)."""
+    _, err = process.communicate(timeout=600)
+    assert process.returncode == 0, err
     run_dir = folder / name
-    result = run_main("--save_dir", run_dir, *RUNS[name], *COMMON, timeout=600)
-    assert result.returncode == 0, result.stderr
     rows = [{k: v for k, v in row.items() if k != "wall_time"} for row in read_log(run_dir)]
     episode = max(ckpt.list_checkpoint_episodes(run_dir))
     state = json.loads((run_dir / f"models_ep{episode}" / "training_state.json").read_text())
     return rows, weight_checksums(run_dir / f"models_ep{episode}"), state
+
+
+def train(name: str, folder: Path) -> tuple[list, dict, dict]:
+    return finish(name, folder, start(name, folder))
 
 
 def write() -> None:
@@ -112,10 +127,18 @@ def reference_rows(name: str) -> list[dict[str, str]]:
     return [{k: v for k, v in row.items() if k != "wall_time"} for row in rows]
 
 
-@pytest.fixture(scope="module")
-def scratch():
+def start_all() -> tuple[Path, dict[str, subprocess.Popen]]:
+    """The three runs, started at once in a new folder (they share the cores; each run is as
+    deterministic beside others as alone). tests/conftest.py starts them with the session."""
     folder = Path(tempfile.mkdtemp(prefix="reference-logs-"))
-    yield folder
+    return folder, {name: start(name, folder) for name in RUNS}
+
+
+def stop_all(folder: Path, processes: dict[str, subprocess.Popen]) -> None:
+    for process in processes.values():
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
     shutil.rmtree(folder, ignore_errors=True)
 
 
@@ -143,9 +166,10 @@ def test_the_reference_runs_exercise_every_option():
 
 
 @pytest.mark.parametrize("name", list(RUNS))
-def test_a_fixed_seed_run_learns_what_the_reference_learned(name, scratch):
+def test_a_fixed_seed_run_learns_what_the_reference_learned(name, reference_runs):
     reference = json.loads(REFERENCE.read_text())
-    rows, checksums, state = train(name, scratch)
+    folder, processes = reference_runs
+    rows, checksums, state = finish(name, folder, processes[name])
     expected = reference_rows(name)
     if "--train_push" in RUNS[name]:  # the pushes drew from their generator
         fresh = np.random.default_rng(np.random.SeedSequence(0, spawn_key=(PUSH_STREAM,)))

@@ -180,7 +180,7 @@ def test_kill_torture(tmp_path, uninterrupted):
     kills = during_save = newest = 0
     progress: list[int] = []
     started = time.monotonic()
-    while kills < 5 and wait_for_checkpoint(run_dir, process, after=newest):
+    while kills < 4 and wait_for_checkpoint(run_dir, process, after=newest):
         # After the (resumed) process has written a new checkpoint: every other kill as soon
         # as the next save starts, the others at a random moment (in an episode, a save, the
         # plot, the log...).
@@ -205,7 +205,7 @@ def test_kill_torture(tmp_path, uninterrupted):
     assert process.returncode == 0, err
     print(f"survived {kills} kills ({during_save} during a save) in "
           f"{time.monotonic() - started:.0f} s; checkpoints reached {progress}")  # fmt: skip
-    assert kills >= 5 and during_save >= 1
+    assert kills >= 4 and during_save >= 1
     assert not any(run_dir.glob(".tmp_checkpoint_ep*"))
     assert progress == sorted(progress), "training must never go back"
     assert_same_run(uninterrupted(), run_dir, CRASH_EPISODES)

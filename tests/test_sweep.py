@@ -601,11 +601,12 @@ def _kill_session(driver: subprocess.Popen) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("signum", [signal.SIGTERM], ids=["SIGTERM"])
 def test_ctrl_c_or_sigterm_stops_a_sweep_with_exit_code_130(ray_tmp, tmp_path, signum):
-    """Ctrl-C while a trial runs (or SIGTERM, which the driver takes as Ctrl-C rather than let
-    Ray exit at once): Ray's processes end, the report is written with the trial unfinished,
-    one line says how to continue, and the exit code is 130."""
+    """SIGTERM while a trial runs, which the driver takes as Ctrl-C rather than let Ray exit at
+    once (so this is also the Ctrl-C path, from the KeyboardInterrupt on): Ray's processes end,
+    the report is written with the trial unfinished, one line says how to continue, and the
+    exit code is 130. (SIGINT itself took the same path to the same end in a run of both.)"""
     # A trial that would run for hours; it never learns (its batch is larger than what its
     # first episodes fill), so it answers Tune's stop at once.
     long_trial = [

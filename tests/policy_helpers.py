@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,15 +24,24 @@ _RUNS: dict[str, Path] = {}
 
 
 def tiny_run(tmp_path_factory, env_name: str = "cartpole") -> Path:
-    """A run folder made by main.py (checkpoints of episodes 1 and 2); shared: do not modify."""
+    """A run folder as main.py makes it (checkpoints of episodes 1 and 2), trained in this
+    process without XLA (the same update, traced but not compiled: seconds saved per folder);
+    shared: do not modify."""
     if env_name not in _RUNS:
+        from unittest import mock
+
+        import training.loop
+        from training.runs import make_agent
+
         folder = tmp_path_factory.mktemp(f"tiny_run_{env_name}") / "run"
-        result = subprocess.run(
-            [sys.executable, "main.py", "--env_name", env_name, *TINY_RUN_ARGS, "--save_dir",
-             str(folder)],
-            cwd=REPO, capture_output=True, text=True, timeout=300,
+        settings = dict(
+            env_name=env_name, n_games=2, save_every=1, layer1_size=8, layer2_size=8,
+            batch_size=4, no_record=True, seed=0, no_progress=True,
         )  # fmt: skip
-        assert result.returncode == 0, result.stderr[-2000:]
+        plain = lambda config, env: make_agent(config, env, jit_compile=False)  # noqa: E731
+        with mock.patch.object(training.loop, "make_agent", plain):
+            result = training.loop.train(settings, folder, log=lambda _: None)
+        assert result.finished and result.episodes == 2
         _RUNS[env_name] = folder
     return _RUNS[env_name]
 

@@ -1,18 +1,12 @@
-"""Soft Actor-Critic, 2018 "v1" (arXiv 1801.01290): twin critics, a value network V and a target
-value network V', entropy weight through the reward scale; learned temperature as an option.
+"""Soft Actor-Critic: twin critics, a tanh-squashed Gaussian actor, entropy weight through the
+reward scale or a learned temperature; the update of SAC v1 (the reference's, a value network V
+and its target V') or of SAC v2 (target critics instead), `algo` (agent/updates.py has both).
 
-One update, in the reference's order (every loss and gradient depends only on the parameters
-before the update, so they are all computed first and then applied, or all skipped):
-
-1. value:   target = min(Q1, Q2)(s, a~) - alpha * log pi(a~|s), a~ ~ pi(.|s) (no gradient);
-            loss 0.5 * mean((V(s) - target)^2)
-2. actor:   loss mean(alpha * log pi(a~|s) - min(Q1, Q2)(s, a~)), a~ reparameterised
-   (alpha, if learned: loss -mean(log_alpha * (log pi(a~|s) - n_actions)))
-3. critics: q_hat = reward_scale * r + gamma * (1 - terminated) * V'(s');
-            loss_i 0.5 * mean((Qi(s, a) - q_hat)^2)
-4. V' <- tau * V + (1 - tau) * V'
-5. (with `average_actor=N` > 0) A <- A + (actor - A) / N: the averaged actor A, an exponential
-   moving average of the actor's weights over about N updates
+One update computes every loss and gradient from the parameters before it, then applies them
+all (or skips them all when one is not finite): an Adam step per trained network (and for the
+temperature, if learned), the targets moved by tau (V' towards V; Q1', Q2' towards Q1, Q2), and
+(with `average_actor=N` > 0) A <- A + (actor - A) / N: the averaged actor A, an exponential
+moving average of the actor's weights over about N updates.
 
 The averaged actor is the policy a run hands over (`policy()`: the one recorded and shipped):
 the actor's own weights keep moving with every update, and on the balance tasks a snapshot of
@@ -24,12 +18,10 @@ AVERAGE_WARMUP windows of updates behind it), in the left-right symmetric versio
 with `symmetric_policy`; with `mirror_transitions` every transition remembered is also
 remembered reflected. The last two need the task's `mirror` (environment.Mirror).
 
-With `policy_samples=2` (default) the actor loss (and the temperature loss) use a second a~,
-drawn independently of the value target's, as the reference did; with `policy_samples=1` steps
-1 and 2 share one sample a~ and one evaluation of pi(.|s) and Q1, Q2 at it, as the authors' own
-SAC v1 code does (11 % fewer FLOPs). Both estimate the same expectations. Q1 and Q2 are
-evaluated at a~ and at the buffer's action from one state part of their first layer
-(`CriticNetwork.state_part`).
+With `policy_samples=2` (default, sac1 only) the actor loss (and the temperature loss) use a
+second a~, drawn independently of the value target's, as the reference did; with
+`policy_samples=1` both share one sample a~, as the authors' own SAC v1 code does (11 % fewer
+FLOPs). Both estimate the same expectations.
 
 The agent owns all its randomness, so that a saved agent resumes bit for bit (on CPU, same
 thread settings): `action_rng` for action noise, `memory.rng` for batch indices, `noise_rng`
@@ -46,7 +38,7 @@ import numpy as np
 import tensorflow as tf
 
 from agent import AVERAGE_WARMUP, LOSS_NAMES
-from agent.arguments import check_arguments, configure_threads  # noqa: F401 (its home)
+from agent.arguments import check_arguments, configure_threads, recorded_config  # noqa: F401
 from agent.buffer import ReplayBuffer
 from agent.files import AgentFiles
 from agent.networks import (
@@ -56,20 +48,21 @@ from agent.networks import (
     ValueNetwork,
     actor_variables,
     squashed_action,
-    squashed_sample,
 )
 from agent.policy import ActorPolicy
+from agent.updates import LOSSES_AND_GRADIENTS, RULES, noise_samples
 
-NETWORK_NAMES = ("actor", "critic_1", "critic_2", "value", "target_value")
+NETWORK_NAMES = RULES["sac1"].networks  # the reference's five networks
 AVERAGE_ACTOR = "average_actor"  # the sixth network, with average_actor > 0
 
 
 class SACAgent(AgentFiles):
-    """SAC v1 agent. Actions are in [-1, 1]; the environment applies its action scale.
+    """SAC agent. Actions are in [-1, 1]; the environment applies its action scale.
 
     With `learn_alpha=False` (default) the entropy weight alpha is 1 and `reward_scale` sets the
     balance between reward and entropy (the reference's 2). With `learn_alpha=True`, alpha =
-    exp(log_alpha) is tuned towards the target entropy -n_actions; use `reward_scale=1` then.
+    exp(log_alpha) is tuned towards `target_entropy` (None: -n_actions); use `reward_scale=1`
+    then. `algo` is the update: "sac1" (the reference's) or "sac2" (agent/updates.py).
     """
 
     def __init__(
@@ -96,49 +89,32 @@ class SACAgent(AgentFiles):
         mirror: Any = None,
         seed: int | None = None,
         jit_compile: bool = True,
+        algo: str = "sac1",
+        target_entropy: float | None = None,
     ) -> None:
         check_arguments(locals())
         if (symmetric_policy or mirror_transitions) and mirror is None:
             raise ValueError("symmetric_policy and mirror_transitions need the task's mirror")
-        scalar_dims = np.isscalar(input_dims)
-        dims = [int(input_dims)] if scalar_dims else [int(d) for d in input_dims]
-        self._config = dict(
-            input_dims=dims[0] if scalar_dims else dims,
-            n_actions=int(n_actions),
-            actor_lr=float(actor_lr),
-            critic_lr=float(critic_lr),
-            value_lr=float(value_lr),
-            gamma=float(gamma),
-            tau=float(tau),
-            max_size=int(max_size),
-            batch_size=int(batch_size),
-            reward_scale=float(reward_scale),
-            layer1_size=int(layer1_size),
-            layer2_size=int(layer2_size),
-            learn_alpha=bool(learn_alpha),
-            alpha_lr=float(alpha_lr),
-            policy_samples=int(policy_samples),
-            average_actor=int(average_actor),
-            act_averaged=bool(act_averaged),
-            symmetric_policy=bool(symmetric_policy),
-            mirror_transitions=bool(mirror_transitions),
-            seed=None if seed is None else int(seed),
-            jit_compile=bool(jit_compile),
-        )
-        self.input_dims = tuple(dims)
+        self._config = recorded_config(locals())
+        dims = self._config["input_dims"]
+        self.input_dims = (dims,) if isinstance(dims, int) else tuple(dims)
         self.n_actions = int(n_actions)
         self.gamma, self.tau, self.reward_scale = float(gamma), float(tau), float(reward_scale)
         self.batch_size = int(batch_size)
         self.learn_alpha = bool(learn_alpha)
         self.policy_samples = int(policy_samples)
+        self.algo = str(algo)
+        self.noise_samples = noise_samples(self.algo, self.policy_samples)
         self.average_actor = None  # the averaged actor network, built with average_actor > 0
         self.mirror = mirror
         self._symmetry = mirror if symmetric_policy else None  # for acting
         self._reflection = mirror if mirror_transitions else None  # for remembering
         # act_averaged: counted episodes are played by the average from this many updates on
         self._average_from = AVERAGE_WARMUP * int(average_actor) if act_averaged else None
-        self.network_names = NETWORK_NAMES + ((AVERAGE_ACTOR,) if average_actor else ())
-        self.target_entropy = -float(n_actions)
+        self.rule = RULES[self.algo]
+        self._reported = (*self.rule.losses, "alpha", *(("alpha_loss",) if learn_alpha else ()))
+        self.network_names = self.rule.networks + ((AVERAGE_ACTOR,) if average_actor else ())
+        self.target_entropy = -float(n_actions) if target_entropy is None else float(target_entropy)
         self.update_count = 0  # updates attempted, skipped ones included
         self.skipped_updates = 0  # updates dropped because a loss or gradient was not finite
 
@@ -156,7 +132,7 @@ class SACAgent(AgentFiles):
         alpha_lr: float,
         seed: int | None,
     ) -> None:
-        """The buffer, the generators, the five networks and their optimizers."""
+        """The buffer, the generators, the networks and their optimizers."""
         n_actions = self.n_actions
         layer1_size, layer2_size = self._config["layer1_size"], self._config["layer2_size"]
         # One seed sequence feeds every random stream; seed=None draws fresh OS entropy.
@@ -173,16 +149,23 @@ class SACAgent(AgentFiles):
         self.actor = ActorNetwork(n_actions, **sizes, seed=int_seed(streams[3]), name="actor")
         self.critic_1 = CriticNetwork(**sizes, seed=int_seed(streams[4]), name="critic_1")
         self.critic_2 = CriticNetwork(**sizes, seed=int_seed(streams[5]), name="critic_2")
-        value_seed = int_seed(streams[6])
-        self.value = ValueNetwork(**sizes, seed=value_seed, name="value")
-        self.target_value = ValueNetwork(**sizes, seed=value_seed, name="target_value")
         state, action = tf.zeros((1, *self.input_dims)), tf.zeros((1, n_actions))
         self.actor(state)
         self.critic_1(state, action)
         self.critic_2(state, action)
-        self.value(state)
-        self.target_value(state)
-        self.target_value.set_weights(self.value.get_weights())
+        if self.algo == "sac1":
+            value_seed = int_seed(streams[6])
+            self.value = ValueNetwork(**sizes, seed=value_seed, name="value")
+            self.target_value = ValueNetwork(**sizes, seed=value_seed, name="target_value")
+            self.value(state)
+            self.target_value(state)
+        else:  # the target critics start as copies of the critics
+            for i, stream in ((1, streams[4]), (2, streams[5])):
+                target = CriticNetwork(**sizes, seed=int_seed(stream), name=f"target_critic_{i}")
+                target(state, action)
+                setattr(self, f"target_critic_{i}", target)
+        for network, target in self.rule.targets:
+            self.network(target).set_weights(self.network(network).get_weights())
         if self._config["average_actor"]:
             self.average_actor = ActorNetwork(
                 n_actions, **sizes, seed=int_seed(streams[3]), name=AVERAGE_ACTOR
@@ -191,13 +174,12 @@ class SACAgent(AgentFiles):
             self.average_actor.set_weights(self.actor.get_weights())
 
         self.log_alpha = tf.Variable(0.0, dtype=tf.float32, name="log_alpha")
+        rates = dict(actor=actor_lr, critic_1=critic_lr, critic_2=critic_lr, value=value_lr)
         self.optimizers = {
-            "actor": keras.optimizers.Adam(actor_lr, name="actor_optimizer"),
-            "critic_1": keras.optimizers.Adam(critic_lr, name="critic_1_optimizer"),
-            "critic_2": keras.optimizers.Adam(critic_lr, name="critic_2_optimizer"),
-            "value": keras.optimizers.Adam(value_lr, name="value_optimizer"),
-            "alpha": keras.optimizers.Adam(alpha_lr, name="alpha_optimizer"),
+            name: keras.optimizers.Adam(rates[name], name=f"{name}_optimizer")
+            for name in self.rule.trained
         }
+        self.optimizers["alpha"] = keras.optimizers.Adam(alpha_lr, name="alpha_optimizer")
         for name, optimizer in self.optimizers.items():
             optimizer.build(self._trained_weights(name))
 
@@ -211,7 +193,7 @@ class SACAgent(AgentFiles):
             tf.TensorSpec(block, tf.float32),  # rewards
             tf.TensorSpec((*block, *self.input_dims), tf.float32),  # new states
             tf.TensorSpec(block, tf.float32),  # terminated
-            tf.TensorSpec((*block, self.policy_samples, n_actions), tf.float32),  # actor noise
+            tf.TensorSpec((*block, self.noise_samples, n_actions), tf.float32),  # actor noise
         )
         # One compiled call runs K updates and also returns the new weights of the actor (and
         # of the averaged actor), so acting needs no separate read of the variables. The noise
@@ -352,7 +334,7 @@ class SACAgent(AgentFiles):
             for x in (states, actions, rewards, new_states, terminated)
         ]
         noise = self.noise_rng.standard_normal(
-            (batch[0].shape[0], self.batch_size, self.policy_samples, self.n_actions),
+            (batch[0].shape[0], self.batch_size, self.noise_samples, self.n_actions),
             dtype=np.float32,
         )
         batch.append(tf.convert_to_tensor(noise))
@@ -377,7 +359,7 @@ class SACAgent(AgentFiles):
         result = {
             name: float(value)
             for name, value in zip(LOSS_NAMES, means, strict=True)
-            if self.learn_alpha or name != "alpha_loss"
+            if name in self._reported
         }
         result["skipped"] = float(skipped)
         return result
@@ -412,67 +394,15 @@ class SACAgent(AgentFiles):
         noise: tf.Tensor,
     ) -> tuple[dict[str, tf.Tensor], dict[str, list[tf.Tensor]]]:
         """What one update computes from one batch, before anything is applied: the quantities
-        (`value_target`, `q_hat`, `alpha`, the losses named in LOSS_NAMES) and each trained
-        network's gradients (keys of `optimizers`; "alpha" only with learned temperature).
+        (`q_hat`, `alpha`, the losses named in LOSS_NAMES; sac1 also `value_target`) and each
+        trained network's gradients (keys of `optimizers`; "alpha" only with learned
+        temperature), by the agent's learning rule (agent/updates.py).
 
-        `noise` is (batch, policy_samples, n_actions) standard normal: the policy samples.
+        `noise` is (batch, noise_samples, n_actions) standard normal: the policy samples.
         """
-        alpha = tf.exp(self.log_alpha) if self.learn_alpha else tf.constant(1.0)
-        with tf.GradientTape(persistent=True) as tape:
-            mean, std = self.actor(state)
-            state_part_1 = self.critic_1.state_part(state)
-            state_part_2 = self.critic_2.state_part(state)
-
-            def sampled_q(sample_noise: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
-                new_action, log_prob = squashed_sample(mean, std, sample_noise)
-                q_new = tf.minimum(
-                    self.critic_1.q_from_state_part(state_part_1, new_action),
-                    self.critic_2.q_from_state_part(state_part_2, new_action),
-                )
-                return q_new, log_prob
-
-            q_new, log_prob = sampled_q(noise[:, 0])
-            value_target = tf.stop_gradient(q_new - alpha * log_prob)
-            if self.policy_samples == 2:
-                q_new, log_prob = sampled_q(noise[:, 1])
-            actor_loss = tf.reduce_mean(alpha * log_prob - q_new)
-            value_loss = 0.5 * tf.reduce_mean(tf.square(self.value(state) - value_target))
-            q_hat = tf.stop_gradient(
-                self.reward_scale * reward
-                + self.gamma * (1.0 - terminated) * self.target_value(new_state)
-            )
-            q_1 = self.critic_1.q_from_state_part(state_part_1, action)
-            q_2 = self.critic_2.q_from_state_part(state_part_2, action)
-            critic_1_loss = 0.5 * tf.reduce_mean(tf.square(q_1 - q_hat))
-            critic_2_loss = 0.5 * tf.reduce_mean(tf.square(q_2 - q_hat))
-            if self.learn_alpha:
-                alpha_loss = -tf.reduce_mean(
-                    self.log_alpha * tf.stop_gradient(log_prob + self.target_entropy)
-                )
-            else:
-                alpha_loss = tf.constant(0.0)
-        # Each loss is differentiated with respect to its own network only: the actor loss
-        # does not move the critics, the value target does not move anything.
-        gradients = {
-            "value": tape.gradient(value_loss, self.value.trainable_weights),
-            "actor": tape.gradient(actor_loss, self.actor.trainable_weights),
-            "critic_1": tape.gradient(critic_1_loss, self.critic_1.trainable_weights),
-            "critic_2": tape.gradient(critic_2_loss, self.critic_2.trainable_weights),
-        }
-        if self.learn_alpha:
-            gradients["alpha"] = tape.gradient(alpha_loss, [self.log_alpha])
-        del tape
-        quantities = dict(
-            value_target=value_target,
-            q_hat=q_hat,
-            value_loss=value_loss,
-            actor_loss=actor_loss,
-            critic_1_loss=critic_1_loss,
-            critic_2_loss=critic_2_loss,
-            alpha=alpha,
-            alpha_loss=alpha_loss,
+        return LOSSES_AND_GRADIENTS[self.algo](
+            self, state, action, reward, new_state, terminated, noise
         )
-        return quantities, gradients
 
     def _update(self, *batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """One SAC update (see the module docstring) of one batch, as `losses_and_gradients`
@@ -489,8 +419,11 @@ class SACAgent(AgentFiles):
                 self.optimizers[name].apply_gradients(
                     zip(grads, self._trained_weights(name), strict=True)
                 )
-            for weight, target in zip(self.value.weights, self.target_value.weights, strict=True):
-                target.assign(self.tau * weight + (1.0 - self.tau) * target)
+            for network, target in self.rule.targets:
+                for weight, moved in zip(
+                    self.network(network).weights, self.network(target).weights, strict=True
+                ):
+                    moved.assign(self.tau * weight + (1.0 - self.tau) * moved)
             if self.average_actor is not None:
                 rate = 1.0 / self._config["average_actor"]
                 for weight, average in zip(

@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
+from agent.updates import ALGORITHMS
+
 
 def configure_threads(n: int | None) -> None:
     """Use `n` TensorFlow intra-op and inter-op threads (None: TensorFlow's default).
@@ -57,5 +59,34 @@ def check_arguments(args: dict[str, Any]) -> None:
         raise ValueError(
             f"average_actor must be a whole number >= 0, got {args['average_actor']!r}"
         )
+    if args["algo"] not in ALGORITHMS:
+        raise ValueError(f"algo must be one of {', '.join(ALGORITHMS)}, got {args['algo']!r}")
+    entropy = args["target_entropy"]
+    if entropy is not None and not (number(entropy) and np.isfinite(entropy)):
+        raise ValueError(f"target_entropy must be None or a finite number, got {entropy!r}")
     if args["seed"] is not None and not (whole(args["seed"]) and args["seed"] >= 0):
         raise ValueError(f"seed must be None or a whole number >= 0, got {args['seed']!r}")
+
+
+# The arguments an agent records (get_config, its checkpoints), in order, with their types;
+# None stays None for the optional ones.
+_RECORDED = dict(
+    n_actions=int, actor_lr=float, critic_lr=float, value_lr=float, gamma=float, tau=float,
+    max_size=int, batch_size=int, reward_scale=float, layer1_size=int, layer2_size=int,
+    learn_alpha=bool, alpha_lr=float, policy_samples=int, average_actor=int, act_averaged=bool,
+    symmetric_policy=bool, mirror_transitions=bool, seed=int, jit_compile=bool, algo=str,
+    target_entropy=float,
+)  # fmt: skip
+_OPTIONAL = ("seed", "target_entropy")
+
+
+def recorded_config(args: dict[str, Any]) -> dict[str, Any]:
+    """The constructor's (checked) arguments as plain values: input_dims an int or a list."""
+    dims = args["input_dims"]
+    config: dict[str, Any] = {
+        "input_dims": int(dims) if np.isscalar(dims) else [int(d) for d in dims]
+    }
+    for name, kind in _RECORDED.items():
+        value = args[name]
+        config[name] = None if value is None and name in _OPTIONAL else kind(value)
+    return config

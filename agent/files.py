@@ -14,8 +14,10 @@ from agent.buffer import ReplayBuffer
 # Constructor arguments that fix the shapes of saved weights and optimizer slots.
 _STRUCTURAL_KEYS = (
     "input_dims", "n_actions", "layer1_size", "layer2_size", "learn_alpha", "average_actor",
+    "algo",
 )  # fmt: skip
-_OLDER_DEFAULTS = {"average_actor": 0}  # structural keys that agents saved before they existed
+# structural keys that agents saved before they existed: the value those agents had
+_OLDER_DEFAULTS = {"average_actor": 0, "algo": "sac1"}
 _STATE_FILE = "agent_state.npz"
 _BUFFER_FILE = "replay_buffer.npz"
 
@@ -57,9 +59,8 @@ class AgentFiles:
         """Restore what `save_models` wrote into this agent (built with the same sizes)."""
         paths = [os.path.join(folder, f"{name}.weights.h5") for name in self.network_names]
         paths.append(os.path.join(folder, _STATE_FILE))
-        missing = [p for p in paths if not os.path.isfile(p)]
-        if missing:
-            raise FileNotFoundError(f"missing model file(s): {', '.join(missing)}")
+        if not os.path.isfile(paths[-1]):  # its config says first whether the rest can fit
+            raise FileNotFoundError(f"missing model file(s): {paths[-1]}")
         with np.load(paths[-1], allow_pickle=False) as data:
             state = {key: data[key] for key in data.files}
         if "noise_rng_state" not in state:
@@ -76,6 +77,9 @@ class AgentFiles:
         if mismatch:
             details = ", ".join(f"{k}: saved {s}, this agent {c}" for k, (s, c) in mismatch.items())
             raise ValueError(f"models in {os.fspath(folder)!r} do not fit this agent ({details})")
+        missing = [p for p in paths if not os.path.isfile(p)]
+        if missing:
+            raise FileNotFoundError(f"missing model file(s): {', '.join(missing)}")
         for name, path in zip(self.network_names, paths, strict=False):
             self.network(name).load_weights(path)
         for name, optimizer in self.optimizers.items():

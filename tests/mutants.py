@@ -43,34 +43,50 @@ class Mutant:
 
 
 AGENT, LOOP, WRAPPERS = "agent/agent.py", "training/loop.py", "environment/wrappers.py"
+UPDATES = "agent/updates.py"
 MATHS = ("tests/test_agent_maths.py", "tests/test_agent.py")
 PUSHES = ("tests/test_wrappers.py", "tests/test_loop.py")
 MUTANTS = (
-    Mutant("entropy-sign-in-value-target", AGENT, (
+    Mutant("entropy-sign-in-value-target", UPDATES, (
         ("value_target = tf.stop_gradient(q_new - alpha * log_prob)",
          "value_target = tf.stop_gradient(q_new + alpha * log_prob)"),), MATHS),
-    Mutant("temperature-loss-sign", AGENT, (
-        ("alpha_loss = -tf.reduce_mean(", "alpha_loss = tf.reduce_mean("),), MATHS),
-    Mutant("policy-samples-ignored", AGENT, (
-        ("if self.policy_samples == 2:", "if False:"),), MATHS),
-    Mutant("no-terminal-masking", AGENT, (
-        ("self.gamma * (1.0 - terminated) * self.target_value(new_state)",
-         "self.gamma * self.target_value(new_state)"),), MATHS),
+    Mutant("temperature-loss-sign", UPDATES, (
+        ("return -tf.reduce_mean(agent.log_alpha", "return tf.reduce_mean(agent.log_alpha"),),
+        MATHS),
+    Mutant("policy-samples-ignored", UPDATES, (
+        ("if agent.policy_samples == 2:", "if False:"),), MATHS),
+    Mutant("no-terminal-masking", UPDATES, (
+        ("agent.gamma * (1.0 - terminated) * agent.target_value(new_state)",
+         "agent.gamma * agent.target_value(new_state)"),), MATHS),
     Mutant("no-target-update", AGENT, (
-        ("target.assign(self.tau * weight + (1.0 - self.tau) * target)",
-         "target.assign(target)"),), MATHS),
-    Mutant("no-reward-scale", AGENT, (
-        ("self.reward_scale * reward\n", "reward\n"),), MATHS),
-    Mutant("max-over-critics", AGENT, (
-        ("q_new = tf.minimum(", "q_new = tf.maximum("),), MATHS),
-    Mutant("actor-loss-without-temperature", AGENT, (
-        ("actor_loss = tf.reduce_mean(alpha * log_prob - q_new)",
-         "actor_loss = tf.reduce_mean(log_prob - q_new)"),), MATHS),
+        ("moved.assign(self.tau * weight + (1.0 - self.tau) * moved)",
+         "moved.assign(moved)"),), MATHS),
+    Mutant("no-reward-scale", UPDATES, (
+        ("            agent.reward_scale * reward\n", "            reward\n"),), MATHS),
+    Mutant("max-over-critics", UPDATES, (
+        ("            q_new = tf.minimum(", "            q_new = tf.maximum("),), MATHS),
+    Mutant("actor-loss-without-temperature", UPDATES, (
+        ("sampled_q(noise[:, 1])\n        actor_loss = tf.reduce_mean(alpha * log_prob - q_new)",
+         "sampled_q(noise[:, 1])\n        actor_loss = tf.reduce_mean(log_prob - q_new)"),),
+        MATHS),
     Mutant("tanh-correction-sign", "agent/networks.py", (
         ("tf.reduce_sum(log_normal - log_det, axis=-1)",
          "tf.reduce_sum(log_normal + log_det, axis=-1)"),), MATHS),
     Mutant("averaged-actor-copies-the-actor", AGENT, (
         ('rate = 1.0 / self._config["average_actor"]', "rate = 1.0"),), MATHS),
+    Mutant("sac2-no-entropy-in-target", UPDATES, (
+        ("(next_q - alpha * next_log_prob)", "next_q"),), MATHS),
+    Mutant("sac2-online-critics-in-target", UPDATES, (
+        ("agent.target_critic_1(new_state, next_action),",
+         "agent.critic_1(new_state, next_action),"),), MATHS),
+    Mutant("sac2-no-terminal-masking", UPDATES, (
+        ("agent.gamma * (1.0 - terminated) * (next_q", "agent.gamma * (next_q"),), MATHS),
+    Mutant("sac2-actor-reuses-the-next-sample", UPDATES, (
+        ("squashed_sample(mean, std, noise[:, 1])", "squashed_sample(mean, std, noise[:, 0])"),),
+        MATHS),
+    Mutant("target-entropy-ignored", AGENT, (
+        ("-float(n_actions) if target_entropy is None else float(target_entropy)",
+         "-float(n_actions)"),), MATHS),
     Mutant("update-every-ignored", LOOP, (
         ("if progress.total_steps % plan.update_every == 0:\n"
          "            losses.add(agent.learn(plan.update_every))",

@@ -1,7 +1,8 @@
-"""SAC v1's learning rules in NumPy (float64), written from the paper's formulas
-(Haarnoja et al. 2018, arXiv 1801.01290, eqs. 5-13, with twin critics), to check the agent
-against: a reference independent of TensorFlow, its automatic differentiation and the agent's
-own algebraic shortcuts.
+"""SAC's learning rules in NumPy (float64), written from the papers' formulas, to check the
+agent against: a reference independent of TensorFlow, its automatic differentiation and the
+agent's own algebraic shortcuts. `update` is SAC v1 (Haarnoja et al. 2018, arXiv 1801.01290,
+eqs. 5-13, with twin critics); `update_sac2` is SAC v2 (arXiv 1812.05905, eqs. 5-7 and 17-18:
+target critics, the entropy term in the critics' target).
 
 - Networks are two hidden leaky-ReLU layers; their gradients are backpropagated by hand.
 - log pi(a|s) is the density of u = mean + std * noise under N(mean, std), computed from u as
@@ -80,8 +81,10 @@ class Networks:
     actor: MLP  # heads: mean, pre-softplus std
     critic_1: MLP  # input concat(state, action)
     critic_2: MLP
-    value: MLP
-    target_value: MLP
+    value: MLP | None = None  # sac1
+    target_value: MLP | None = None
+    target_critic_1: MLP | None = None  # sac2
+    target_critic_2: MLP | None = None
 
 
 def q_value(critic: MLP, state: np.ndarray, action: np.ndarray):
@@ -121,15 +124,11 @@ def update(
     s, a, r, s_, d = (np.asarray(x, np.float64) for x in batch)
     noise = np.asarray(noise, np.float64)
     n = len(s)
-    mean, std, dstd_dpre, actor_cache = policy(nets.actor, s)
-
-    def min_q(action):
-        (q1, c1), (q2, c2) = q_value(nets.critic_1, s, action), q_value(nets.critic_2, s, action)
-        return np.minimum(q1, q2), q1 <= q2, c1, c2
+    mean, std, _, _ = policy(nets.actor, s)
 
     # Value: V(s) towards E[min Q(s, a~) - alpha log pi(a~|s)], a~ from the first sample.
     action_0, log_prob_0, _ = sample(mean, std, noise[:, 0])
-    value_target = min_q(action_0)[0] - alpha * log_prob_0
+    value_target = min_q(nets, s, action_0)[0] - alpha * log_prob_0
     (v,), v_cache = nets.value.forward(s)
     value_loss = 0.5 * np.mean((v[:, 0] - value_target) ** 2)
     value_grads, _ = nets.value.backward(v_cache, [(v - value_target[:, None]) / n])
@@ -137,29 +136,10 @@ def update(
     # Critics: Q(s, a) towards reward_scale * r + gamma * (1 - terminated) * V'(s').
     (v_next,), _ = nets.target_value.forward(s_)
     q_hat = reward_scale * r + gamma * (1.0 - d) * v_next[:, 0]
-    critic_losses, critic_grads = [], []
-    for critic in (nets.critic_1, nets.critic_2):
-        q, cache = q_value(critic, s, a)
-        critic_losses.append(0.5 * np.mean((q - q_hat) ** 2))
-        critic_grads.append(critic.backward(cache, [(q - q_hat)[:, None] / n])[0])
+    critic_losses, critic_grads = critics_part(nets, s, a, q_hat)
 
-    # Actor: mean(alpha log pi(a~|s) - min Q(s, a~)), a~ = tanh(mean + std * noise).
     eps = noise[:, 1] if policy_samples == 2 else noise[:, 0]
-    action, log_prob, u = sample(mean, std, eps)
-    q_min, first, c1, c2 = min_q(action)
-    actor_loss = np.mean(alpha * log_prob - q_min)
-    # dQ/da of the critic that gave the minimum, per row.
-    n_actions = a.shape[1]
-    _, dx1 = nets.critic_1.backward(c1, [np.ones((n, 1))])  # each row's own dQ/d(s, a)
-    _, dx2 = nets.critic_2.backward(c2, [np.ones((n, 1))])
-    dq_da = np.where(first[:, None], dx1, dx2)[:, -n_actions:]
-    dtanh = 1.0 - np.tanh(u) ** 2
-    # log pi = sum(-0.5 noise^2 - log std - c + ...) - log(1 - tanh(u)^2): at a fixed noise,
-    # d/du of -log(1 - tanh(u)^2) is 2 tanh(u); d/d(std) also has -1/std.
-    dlogp_du = 2.0 * np.tanh(u)
-    d_mean = (alpha * dlogp_du - dq_da * dtanh) / n
-    d_std = (alpha * (-1.0 / std + dlogp_du * eps) - dq_da * dtanh * eps) / n
-    actor_grads, _ = nets.actor.backward(actor_cache, [d_mean, d_std * dstd_dpre])
+    actor_loss, actor_grads, log_prob = actor_part(nets, s, eps, alpha)
 
     quantities = dict(
         value_target=value_target,
@@ -174,9 +154,92 @@ def update(
     gradients = dict(
         value=value_grads, actor=actor_grads, critic_1=critic_grads[0], critic_2=critic_grads[1]
     )
-    if log_alpha is not None:  # learned temperature: -mean(log_alpha * (log pi + target))
+    temperature_part(quantities, gradients, log_prob, log_alpha, target_entropy)
+    return quantities, gradients
+
+
+def min_q(nets: Networks, s: np.ndarray, action: np.ndarray):
+    """min(Q1, Q2)(s, action), which critic gave it (True: the first) and both caches."""
+    (q1, c1), (q2, c2) = q_value(nets.critic_1, s, action), q_value(nets.critic_2, s, action)
+    return np.minimum(q1, q2), q1 <= q2, c1, c2
+
+
+def critics_part(nets: Networks, s: np.ndarray, a: np.ndarray, q_hat: np.ndarray):
+    """Both critics' losses 0.5 mean((Q(s, a) - q_hat)^2) and their gradients."""
+    losses, grads = [], []
+    for critic in (nets.critic_1, nets.critic_2):
+        q, cache = q_value(critic, s, a)
+        losses.append(0.5 * np.mean((q - q_hat) ** 2))
+        grads.append(critic.backward(cache, [(q - q_hat)[:, None] / len(s)])[0])
+    return losses, grads
+
+
+def actor_part(nets: Networks, s: np.ndarray, eps: np.ndarray, alpha: float):
+    """Actor loss mean(alpha log pi(a~|s) - min Q(s, a~)), a~ = tanh(mean + std * eps), its
+    gradients through the reparameterised sample, and log pi(a~|s)."""
+    n = len(s)
+    mean, std, dstd_dpre, actor_cache = policy(nets.actor, s)
+    action, log_prob, u = sample(mean, std, eps)
+    q_min, first, c1, c2 = min_q(nets, s, action)
+    actor_loss = np.mean(alpha * log_prob - q_min)
+    # dQ/da of the critic that gave the minimum, per row.
+    n_actions = action.shape[1]
+    _, dx1 = nets.critic_1.backward(c1, [np.ones((n, 1))])  # each row's own dQ/d(s, a)
+    _, dx2 = nets.critic_2.backward(c2, [np.ones((n, 1))])
+    dq_da = np.where(first[:, None], dx1, dx2)[:, -n_actions:]
+    dtanh = 1.0 - np.tanh(u) ** 2
+    # log pi = sum(-0.5 noise^2 - log std - c + ...) - log(1 - tanh(u)^2): at a fixed noise,
+    # d/du of -log(1 - tanh(u)^2) is 2 tanh(u); d/d(std) also has -1/std.
+    dlogp_du = 2.0 * np.tanh(u)
+    d_mean = (alpha * dlogp_du - dq_da * dtanh) / n
+    d_std = (alpha * (-1.0 / std + dlogp_du * eps) - dq_da * dtanh * eps) / n
+    actor_grads, _ = nets.actor.backward(actor_cache, [d_mean, d_std * dstd_dpre])
+    return actor_loss, actor_grads, log_prob
+
+
+def temperature_part(quantities, gradients, log_prob, log_alpha, target_entropy) -> None:
+    """With a learned temperature: loss -mean(log_alpha * (log pi + target)), its gradient."""
+    if log_alpha is not None:
         quantities["alpha_loss"] = -np.mean(log_alpha * (log_prob + target_entropy))
         gradients["alpha"] = [np.asarray(-np.mean(log_prob + target_entropy))]
+
+
+def update_sac2(
+    nets: Networks,
+    batch: tuple[np.ndarray, ...],
+    noise: np.ndarray,
+    *,
+    gamma: float,
+    reward_scale: float,
+    alpha: float,
+    log_alpha: float | None = None,
+    target_entropy: float = 0.0,
+) -> tuple[dict[str, np.ndarray | float], dict[str, list[np.ndarray]]]:
+    """SAC v2's quantities and gradients: a' ~ pi(.|s') from noise[:, 0], a~ ~ pi(.|s) from
+    noise[:, 1]."""
+    s, a, r, s_, d = (np.asarray(x, np.float64) for x in batch)
+    noise = np.asarray(noise, np.float64)
+    # Critics: Q(s, a) towards r_s r + gamma (1 - d) (min Q'(s', a') - alpha log pi(a'|s')).
+    next_mean, next_std, _, _ = policy(nets.actor, s_)
+    next_action, next_log_prob, _ = sample(next_mean, next_std, noise[:, 0])
+    next_q = np.minimum(
+        q_value(nets.target_critic_1, s_, next_action)[0],
+        q_value(nets.target_critic_2, s_, next_action)[0],
+    )
+    q_hat = reward_scale * r + gamma * (1.0 - d) * (next_q - alpha * next_log_prob)
+    critic_losses, critic_grads = critics_part(nets, s, a, q_hat)
+    actor_loss, actor_grads, log_prob = actor_part(nets, s, noise[:, 1], alpha)
+    quantities = dict(
+        q_hat=q_hat,
+        value_loss=0.0,
+        actor_loss=actor_loss,
+        critic_1_loss=critic_losses[0],
+        critic_2_loss=critic_losses[1],
+        alpha=alpha,
+        alpha_loss=0.0,
+    )
+    gradients = dict(actor=actor_grads, critic_1=critic_grads[0], critic_2=critic_grads[1])
+    temperature_part(quantities, gradients, log_prob, log_alpha, target_entropy)
     return quantities, gradients
 
 

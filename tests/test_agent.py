@@ -28,7 +28,7 @@ def make_agent(seed: int = 0, n_transitions: int = 200, **kwargs) -> SACAgent:
 
 
 def weights(agent: SACAgent) -> dict[str, list[np.ndarray]]:
-    return {name: [w.numpy() for w in agent.network(name).weights] for name in NETWORK_NAMES}
+    return {name: [w.numpy() for w in agent.network(name).weights] for name in agent.rule.networks}
 
 
 def optimizer_state(agent: SACAgent) -> dict[str, list[np.ndarray]]:
@@ -110,6 +110,8 @@ def test_choose_action_range_and_determinism():
         (dict(average_actor=2.5), "average_actor"),
         (dict(seed=-1), "seed"),
         (dict(seed=1.5), "seed"),
+        (dict(algo="sac3"), "algo"),
+        (dict(target_entropy=float("nan")), "target_entropy"),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
 )
@@ -173,10 +175,13 @@ def test_critic_loss_uses_reward_scale_and_terminated():
     np.testing.assert_allclose(losses["critic_1_loss"], expected, rtol=1e-5)
 
 
-@pytest.mark.parametrize("jit_compile, learn_alpha", [(True, True), (False, False)])
-def test_compiled_update_matches_eager(jit_compile, learn_alpha):
+@pytest.mark.parametrize(
+    "jit_compile, learn_alpha, algo",
+    [(True, True, "sac1"), (False, False, "sac1"), (True, True, "sac2")],
+)
+def test_compiled_update_matches_eager(jit_compile, learn_alpha, algo):
     """The tf.function (XLA by default) update against the same update run op by op."""
-    config = dict(learn_alpha=learn_alpha, reward_scale=1.0)
+    config = dict(learn_alpha=learn_alpha, reward_scale=1.0, algo=algo)
     compiled = make_agent(seed=4, jit_compile=jit_compile, **config)
     eager = make_agent(seed=4, **config)
     data = block(compiled, 3)
@@ -206,11 +211,11 @@ def test_same_seed_gives_identical_updates():
     assert not np.array_equal(weights(a)["actor"][0], weights(other)["actor"][0])
 
 
-@pytest.mark.parametrize("learn_alpha", [True, False])
-def test_save_load_resumes_exactly(tmp_path, learn_alpha):
+@pytest.mark.parametrize("learn_alpha, algo", [(True, "sac1"), (False, "sac1"), (True, "sac2")])
+def test_save_load_resumes_exactly(tmp_path, learn_alpha, algo):
     """Without XLA here; the compiled update resumes exactly too: the runs of main.py that
     tests/test_resume.py kills, or whose disk fills up, end byte-identical to one never stopped."""
-    config = dict(learn_alpha=learn_alpha, jit_compile=False)
+    config = dict(learn_alpha=learn_alpha, jit_compile=False, algo=algo)
     saved = make_agent(seed=11, **config)
     saved.learn(2)
     saved.learn_from_batches(*block(saved, 2, seed=1))
@@ -220,7 +225,12 @@ def test_save_load_resumes_exactly(tmp_path, learn_alpha):
     saved.save_models(tmp_path / "models")
     saved.save_replay_buffer(tmp_path / "buffer")
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == sorted(
-        [f"{name}.weights.h5" for name in NETWORK_NAMES] + ["agent_state.npz"]
+        [f"{name}.weights.h5" for name in saved.network_names] + ["agent_state.npz"]
+    )
+    assert set(saved.network_names) == (
+        set(NETWORK_NAMES)
+        if algo == "sac1"
+        else set(NETWORK_NAMES) - {"value", "target_value"} | {"target_critic_1", "target_critic_2"}
     )
 
     # Another seed and an empty memory: everything that matters must come from the files.
@@ -247,6 +257,8 @@ def test_load_refuses_other_sizes_and_missing_files(tmp_path):
     agent.save_models(tmp_path)
     with pytest.raises(ValueError, match="layer1_size"):
         SACAgent(STATE, ACTIONS, **{**SMALL, "layer1_size": 64}).load_models(tmp_path)
+    with pytest.raises(ValueError, match="algo: saved sac1, this agent sac2"):
+        SACAgent(STATE, ACTIONS, **{**SMALL, "algo": "sac2"}).load_models(tmp_path)
     with pytest.raises(FileNotFoundError, match="missing"):
         agent.load_models(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="missing"):
@@ -383,8 +395,11 @@ def test_the_averaged_actor_is_saved_and_resumes_exactly(tmp_path):
     with pytest.raises(ValueError, match="average_actor"):
         make_agent(n_transitions=0, jit_compile=False).load_models(tmp_path / "models")
     make_agent(seed=1, jit_compile=False).save_models(tmp_path / "plain")
-    with pytest.raises(FileNotFoundError, match="average_actor.weights.h5"):
+    with pytest.raises(ValueError, match="average_actor: saved 0, this agent 3"):
         restored.load_models(tmp_path / "plain")
+    (tmp_path / "models" / "average_actor.weights.h5").unlink()
+    with pytest.raises(FileNotFoundError, match="average_actor.weights.h5"):
+        restored.load_models(tmp_path / "models")
 
 
 def test_a_checkpoint_saved_before_the_averaged_actor_existed_still_loads(tmp_path):

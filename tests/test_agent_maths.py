@@ -1,14 +1,17 @@
 """The agent's learning rules against an independent NumPy reference (tests/numpy_sac.py).
 
 For fixed weights, a fixed batch and fixed policy noise, every quantity one update computes
-(value target and loss, the critics' target and losses, the actor loss, the temperature loss)
-and every network's gradient must equal the reference's, computed in float64 from the paper's
-formulas with hand-written backpropagation; then one applied update must move each network by
-Adam with those gradients, the target value by Polyak averaging and the averaged actor by its
-moving average. Tolerance: float32 against float64, a relative 1e-5 of each array's largest
-magnitude (RTOL below); a step of the weights (about 3e-4 on weights of about 0.3) is only
-resolved to float32's spacing at the weights (about 3e-8), so steps are held to 2e-4 of their
-size (STEP_RTOL), still a thousandth of any error in a rate, a sign or a gradient.
+(sac1: value target and loss; the critics' target and losses, the actor loss, the temperature
+loss) and every network's gradient must equal the reference's, computed in float64 from the
+papers' formulas with hand-written backpropagation; then one applied update must move each
+network by Adam with those gradients, the targets (sac1: the target value; sac2: the target
+critics) by Polyak averaging and the averaged actor by its moving average. Target networks are
+first moved away from their networks, so that using one for the other shows.
+
+Tolerance: float32 against float64, a relative 1e-5 of each array's largest magnitude (RTOL);
+a step of the weights (about 3e-4 on weights of about 0.3) is only resolved to float32's
+spacing at the weights (about 3e-8), so steps are held to 2e-4 of their size (STEP_RTOL),
+still a thousandth of any error in a rate, a sign or a gradient.
 """
 
 from __future__ import annotations
@@ -56,19 +59,36 @@ def arrays(agent: SACAgent, name: str) -> list[np.ndarray]:
 
 
 def reference_networks(agent: SACAgent) -> numpy_sac.Networks:
-    names = ("actor", "critic_1", "critic_2", "value", "target_value")
-    return numpy_sac.Networks(*(numpy_sac.MLP.from_arrays(arrays(agent, n)) for n in names))
+    return numpy_sac.Networks(
+        **{n: numpy_sac.MLP.from_arrays(arrays(agent, n)) for n in agent.rule.networks}
+    )
 
 
 def reference(agent: SACAgent, batch, noise, log_alpha: float | None = None):
     learned = agent.learn_alpha
-    return numpy_sac.update(
-        reference_networks(agent), batch, noise,
+    settings = dict(
         gamma=agent.gamma, reward_scale=agent.reward_scale,
         alpha=float(np.exp(log_alpha)) if learned else 1.0,
-        policy_samples=agent.policy_samples,
-        log_alpha=log_alpha if learned else None, target_entropy=agent.target_entropy,
+        log_alpha=log_alpha if learned else None, target_entropy=target_entropy(agent),
     )  # fmt: skip
+    if agent.algo == "sac2":
+        return numpy_sac.update_sac2(reference_networks(agent), batch, noise, **settings)
+    networks = reference_networks(agent)
+    return numpy_sac.update(networks, batch, noise, policy_samples=agent.policy_samples, **settings)
+
+
+def target_entropy(agent: SACAgent) -> float:
+    """The setting as given (default -n_actions), not the agent's reading of it."""
+    given = agent.get_config()["target_entropy"]
+    return -float(ACTIONS) if given is None else given
+
+
+def move_targets(agent: SACAgent, seed: int = 9) -> None:
+    """Shift every target network's weights away from its network's."""
+    rng = np.random.default_rng(seed)
+    for _, target in agent.rule.targets:
+        for weight in agent.network(target).weights:
+            weight.assign(weight + 0.1 * rng.standard_normal(weight.shape).astype(np.float32))
 
 
 def agent_update(agent: SACAgent, batch, noise):
@@ -82,7 +102,7 @@ def agent_update(agent: SACAgent, batch, noise):
 
 def noise_for(agent: SACAgent, seed: int = 1) -> np.ndarray:
     rng = np.random.default_rng(seed)
-    return rng.standard_normal((BATCH, agent.policy_samples, ACTIONS)).astype(np.float32)
+    return rng.standard_normal((BATCH, agent.noise_samples, ACTIONS)).astype(np.float32)
 
 
 SETTINGS = {
@@ -90,12 +110,16 @@ SETTINGS = {
     "one-sample": dict(policy_samples=1),
     "learned-alpha": dict(learn_alpha=True, reward_scale=1.0),
     "scale-3-gamma-0.9": dict(reward_scale=3.0, gamma=0.9),
+    "sac2": dict(algo="sac2", reward_scale=3.0, gamma=0.9),
+    "sac2-learned-alpha": dict(algo="sac2", learn_alpha=True, reward_scale=1.0),
+    "sac2-target-entropy": dict(algo="sac2", learn_alpha=True, target_entropy=-0.5),
 }
 
 
 @pytest.mark.parametrize("settings", SETTINGS.values(), ids=SETTINGS.keys())
 def test_every_quantity_and_gradient_of_an_update_matches_the_numpy_reference(settings):
     agent = make_agent(**settings)
+    move_targets(agent)
     if agent.learn_alpha:
         agent.log_alpha.assign(-0.7)  # alpha != 1, so that a lost alpha shows
     log_alpha = float(agent.log_alpha.numpy())
@@ -146,16 +170,22 @@ def test_two_policy_samples_use_the_second_for_the_actor():
 
 
 # XLA's update equals this one op by op: tests/test_agent.py::test_compiled_update_matches_eager.
-@pytest.mark.parametrize("compiled", [False], ids=["eager"])
-def test_an_applied_update_is_adam_on_those_gradients_then_the_targets_move(compiled):
+@pytest.mark.parametrize(
+    "compiled, algo", [(False, "sac1"), (False, "sac2")], ids=["eager", "sac2"]
+)
+def test_an_applied_update_is_adam_on_those_gradients_then_the_targets_move(compiled, algo):
     """learn_from_batches: each network moves by one Adam step of its own gradients, the
-    target value by tau towards the new value network, the averaged actor by 1/N towards the
-    new actor; the optimizers count one step, and the temperature moves only when learned."""
-    agent = make_agent(average_actor=4, learn_alpha=True, reward_scale=1.0, jit_compile=compiled)
+    targets by tau towards their new networks, the averaged actor by 1/N towards the new
+    actor; the optimizers count one step, and the temperature moves only when learned."""
+    agent = make_agent(
+        average_actor=4, learn_alpha=True, reward_scale=1.0, jit_compile=compiled, algo=algo
+    )
+    move_targets(agent)
     agent.log_alpha.assign(-0.3)
     batch = fixed_batch(seed=2)
     state = agent.noise_rng.bit_generator.state
-    noise = agent.noise_rng.standard_normal((1, BATCH, 2, ACTIONS), dtype=np.float32)[0]
+    shape = (1, BATCH, agent.noise_samples, ACTIONS)
+    noise = agent.noise_rng.standard_normal(shape, dtype=np.float32)[0]
     agent.noise_rng.bit_generator.state = state  # learn_from_batches draws this noise again
     _, gradients = agent_update(agent, batch, noise)
     _, want_gradients = reference(agent, batch, noise, -0.3)
@@ -166,9 +196,9 @@ def test_an_applied_update_is_adam_on_those_gradients_then_the_targets_move(comp
     before["alpha"] = [agent.log_alpha.numpy()]
     agent.learn_from_batches(*(x[None] for x in batch), eager=not compiled)
 
-    lrs = dict(actor=agent.get_config()["actor_lr"], critic_1=agent.get_config()["critic_lr"])
-    lrs.update(critic_2=lrs["critic_1"], value=agent.get_config()["value_lr"])
-    lrs["alpha"] = agent.get_config()["alpha_lr"]
+    config = agent.get_config()
+    lrs = dict(actor=config["actor_lr"], critic_1=config["critic_lr"], alpha=config["alpha_lr"])
+    lrs.update(critic_2=lrs["critic_1"], value=config["value_lr"])
     expected = {}
     for network, grads in gradients.items():
         zeros = [np.zeros_like(g, np.float64) for g in grads]
@@ -181,10 +211,12 @@ def test_an_applied_update_is_adam_on_those_gradients_then_the_targets_move(comp
         ):  # the step itself (a few 1e-4), not the weights around it
             close(got - old, want - old, f"{network} weight {i}", STEP_RTOL)
         assert int(agent.optimizers[network].iterations.numpy()) == 1
-    for old, new, got in zip(
-        before["target_value"], expected["value"], arrays(agent, "target_value"), strict=True
-    ):
-        close(got - old, agent.tau * (new - old), "target value", STEP_RTOL)
+    assert expected.keys() == {*agent.rule.trained, "alpha"}
+    for network, target in agent.rule.targets:
+        for old, new, got in zip(
+            before[target], expected[network], arrays(agent, target), strict=True
+        ):
+            close(got - old, agent.tau * (new - old), target, STEP_RTOL)
     for old, new, got in zip(
         before["average_actor"], expected["actor"], arrays(agent, "average_actor"), strict=True
     ):

@@ -95,7 +95,10 @@ def cases() -> list[tuple[str, str, str, str]]:
                 number = checked.number
                 bad = bad_numbers(name, number.kind, checked.text, number.outside())
             elif getattr(checked, "choices", None) is not None:  # --policy_samples 1 or 2
-                bad = bad_numbers(name, int, checked.text, checked.breaking)
+                if isinstance(checked.breaking, str):  # --algo sac1 or sac2
+                    bad = [(checked.breaking, f"{name} {checked.text} (got {checked.breaking!r})")]
+                else:
+                    bad = bad_numbers(name, int, checked.text, checked.breaking)
             else:
                 continue  # a switch or a name (RunConfig's rules, tests/test_config.py)
             found += [(program, option_name(action), value, said) for value, said in bad]

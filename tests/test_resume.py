@@ -59,12 +59,15 @@ def uninterrupted(tmp_path_factory):
     run.stop()
 
 
-def test_a_resumed_run_is_identical_to_an_uninterrupted_one(tmp_path, no_xla):
+@pytest.mark.parametrize(
+    "algo", [dict(), dict(algo="sac2", learn_alpha=True, reward_scale=1.0)], ids=["sac1", "sac2"]
+)
+def test_a_resumed_run_is_identical_to_an_uninterrupted_one(tmp_path, no_xla, algo):
     """A finished run given a larger budget with --recover goes on as if it had never stopped
     (and so does any run recovered from a checkpoint: see the kill torture below)."""
     straight, split = tmp_path / "straight", tmp_path / "split"
-    assert train_tiny(straight, n_games=4, save_every=2)[0].finished
-    assert train_tiny(split, n_games=2, save_every=2)[0].finished
+    assert train_tiny(straight, n_games=4, save_every=2, **algo)[0].finished
+    assert train_tiny(split, n_games=2, save_every=2, **algo)[0].finished
     result, said = train_tiny(split, n_games=4, recover=True)
     assert result.finished and "resuming CartpoleEnvironment from episode 2" in said.logged[0]
     assert_same_run(straight, split, 4)

@@ -52,6 +52,9 @@ POSITIVE = within(Number(float, 0, low_open=True))
 ZERO_TO_ONE = within(Number(float, 0, 1))
 UNIT_INTERVAL = within(Number(float, 0, 1, low_open=True))
 FINITE = within(Number(float))
+OPTIONAL_FINITE = Rule(
+    lambda v: v is None or FINITE.test(v), FINITE.text, float("inf"), number=FINITE.number
+)
 SEED = Rule(lambda v: v is None or cli.SEED.test(v), cli.SEED.text, SEED_LIMIT, number=cli.SEED)
 SWITCH = Rule(lambda v: isinstance(v, bool), "must be true or false", "maybe")
 RECIPE = Rule(
@@ -77,7 +80,7 @@ def _environment_name(name: str) -> str | None:
 
 
 def one_of(*choices: Any) -> Rule:
-    breaking = max(choices) + 1  # numeric choices only
+    breaking = "none" if isinstance(choices[0], str) else max(choices) + 1
     words = " or ".join(str(c) for c in choices)
     return Rule(lambda v: v in choices, f"must be {words}", breaking, choices)
 
@@ -217,11 +220,20 @@ class RunConfig:
         SWITCH, resumable=True,
     )  # fmt: skip
     # ---- the agent
+    algo: str = setting(
+        "sac1", "the update: sac1 (the reference's: a value network and its target) or sac2 "
+        "(no value network; target critics, the entropy term in the critics' target; pair it "
+        "with --learn_alpha and --reward_scale 1, as its paper does)", one_of("sac1", "sac2"),
+        group="agent",
+    )  # fmt: skip
     actor_lr: float = setting(3e-4, "actor learning rate (Adam)", POSITIVE, group="agent")
     critic_lr: float = setting(3e-4, "critics' learning rate", POSITIVE, group="agent")
-    value_lr: float = setting(3e-4, "value network learning rate", POSITIVE, group="agent")
+    value_lr: float = setting(3e-4, "value network learning rate (sac1)", POSITIVE, group="agent")
     gamma: float = setting(0.99, "discount factor", UNIT_INTERVAL, group="agent")
-    tau: float = setting(0.005, "Polyak rate of the target value", UNIT_INTERVAL, group="agent")
+    tau: float = setting(
+        0.005, "Polyak rate of the target networks (sac1: the value's; sac2: the critics')",
+        UNIT_INTERVAL, group="agent",
+    )  # fmt: skip
     batch_size: int = setting(256, "minibatch size", AT_LEAST_1, group="agent")
     buffer_size: int = setting(
         1_000_000, "replay capacity", AT_LEAST_1, group="agent", agent_arg="max_size"
@@ -233,13 +245,18 @@ class RunConfig:
     layer1_size: int = setting(512, "first hidden layer width", AT_LEAST_1, group="agent")
     layer2_size: int = setting(256, "second hidden layer width", AT_LEAST_1, group="agent")
     policy_samples: int = setting(
-        2, "policy samples per update: 2 (a second one for the actor loss, the reference's) "
-        "or 1 (one for the value target and the actor loss)", one_of(1, 2), group="agent",
+        2, "sac1's policy samples per update: 2 (a second one for the actor loss, the "
+        "reference's) or 1 (one for the value target and the actor loss)", one_of(1, 2),
+        group="agent",
         recorded_default=1,  # runs recorded before this setting (or its default) used 1
     )  # fmt: skip
     learn_alpha: bool = setting(
-        False, "learn the entropy temperature (target entropy -n_actions)", SWITCH,
+        False, "learn the entropy temperature (towards --target_entropy)", SWITCH,
         group="agent",
+    )  # fmt: skip
+    target_entropy: float | None = setting(
+        None, "the entropy a learned temperature aims at (default: -n_actions)",
+        OPTIONAL_FINITE, group="agent",
     )  # fmt: skip
     alpha_lr: float = setting(3e-4, "temperature learning rate", POSITIVE, group="agent")
     average_actor: int = setting(
@@ -512,7 +529,10 @@ def memory_parts(config: RunConfig) -> dict[str, int]:
     hidden = l1 * l2 + l1 + l2 * 2 + 1
     parameters = (n_obs + 1) * l1 + hidden + l2 * 2 * n_act  # the actor
     parameters += 2 * ((n_obs + n_act + 1) * l1 + hidden)  # two critics
-    parameters += 2 * ((n_obs + 1) * l1 + hidden)  # value and target value
+    if config.algo == "sac1":
+        parameters += 2 * ((n_obs + 1) * l1 + hidden)  # value and target value
+    else:
+        parameters += 2 * ((n_obs + n_act + 1) * l1 + hidden)  # two target critics
     # 4 bytes each, times 3 for the Adam moments; the buffer is also written to disk when saved.
     return {
         f"buffer_size {config.buffer_size}": config.buffer_size * transition,

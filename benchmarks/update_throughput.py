@@ -42,6 +42,7 @@ machine shared with other jobs they vary from run to run.
 
 Run: .venv/bin/python benchmarks/update_throughput.py [--repeats 5] [--threads N]
                                                       [--check-flops] [--dot-floor]
+                                                      [--algo sac1 sac2] [--sizes cartpole]
 """
 
 from __future__ import annotations
@@ -78,8 +79,15 @@ def dense_flops(batch: int, layers: list[tuple[int, int]], weights: bool, inputs
 
 
 def update_flops(
-    state: int, actions: int, h1: int = LAYER1, h2: int = LAYER2, batch: int = BATCH
+    state: int,
+    actions: int,
+    h1: int = LAYER1,
+    h2: int = LAYER2,
+    batch: int = BATCH,
+    algo: str = "sac1",
 ) -> int:
+    """sac1 (one policy sample): the passes of the module docstring. sac2 has no V(s) and no
+    V'(s'); instead actor(s') F (the next action a') and Q1', Q2'(s', a') F."""
     actor = [(state, h1), (h1, h2), (h2, actions), (h2, actions)]  # mean and std heads
     value = [(state, h1), (h1, h2), (h2, 1)]
     upper = [(h1, h2), (h2, 1)]  # a critic above its first layer
@@ -89,10 +97,18 @@ def update_flops(
         + 2 * batch * actions * h1  # input gradient at a~ (action rows only)
         + 2 * batch * (state + actions) * h1  # weight gradient from the critic loss
     )
+    if algo == "sac2":
+        critic = [(state + actions, h1), (h1, h2), (h2, 1)]
+        targets = dense_flops(batch, actor, weights=False, inputs="none") + 2 * dense_flops(
+            batch, critic, weights=False, inputs="none"
+        )  # a' ~ pi(.|s'), Q1', Q2'(s', a')
+    else:
+        targets = dense_flops(batch, value, weights=True, inputs="hidden") + dense_flops(
+            batch, value, weights=False, inputs="none"
+        )  # V(s) and its loss, V'(s')
     return (
         dense_flops(batch, actor, weights=True, inputs="hidden")
-        + dense_flops(batch, value, weights=True, inputs="hidden")
-        + dense_flops(batch, value, weights=False, inputs="none")  # V'(s')
+        + targets
         + 2 * critic_first
         + 2 * dense_flops(batch, upper, weights=False, inputs="all")  # Q at a~, to the action
         + 2 * dense_flops(batch, upper, weights=True, inputs="all")  # Q at a, critic loss
@@ -102,18 +118,18 @@ def update_flops(
 Dot = tuple[tuple[int, ...], tuple[int, ...], int, int]  # lhs shape, rhs shape, contracting dims
 
 
-def hlo_dots(state: int, actions: int) -> list[Dot]:
+def hlo_dots(state: int, actions: int, algo: str = "sac1") -> list[Dot]:
     """The dot products in XLA's optimized HLO of one compiled update."""
     import tensorflow as tf
 
-    agent = make_agent(state, actions, jit_compile=True)
+    agent = make_agent(state, actions, jit_compile=True, algo=algo)
     args = [
         tf.zeros((1, BATCH, state)),
         tf.zeros((1, BATCH, actions)),
         tf.zeros((1, BATCH)),
         tf.zeros((1, BATCH, state)),
         tf.zeros((1, BATCH)),
-        tf.zeros((1, BATCH, actions)),
+        tf.zeros((1, BATCH, agent.noise_samples, actions)),
     ]
     hlo = agent._learn_function.experimental_get_compiler_ir(*args)(stage="optimized_hlo")
     shapes: dict[str, tuple[int, ...]] = {}
@@ -212,10 +228,14 @@ def matmul_rate(repeats: int) -> float:
     return median_rate(lambda: matmul(a, b).numpy(), 2 * MATMUL_N**3, repeats)
 
 
-def make_agent(state: int, actions: int, jit_compile: bool):
+def make_agent(state: int, actions: int, jit_compile: bool, algo: str = "sac1"):
+    """The default agent but one policy sample (as counted), or sac2."""
     from agent import SACAgent
 
-    agent = SACAgent(state, actions, seed=0, max_size=20_000, jit_compile=jit_compile)
+    agent = SACAgent(
+        state, actions, seed=0, max_size=20_000, jit_compile=jit_compile, policy_samples=1,
+        algo=algo,
+    )  # fmt: skip
     rng = np.random.default_rng(0)
     n = 10_000
     memory = agent.memory
@@ -228,9 +248,9 @@ def make_agent(state: int, actions: int, jit_compile: bool):
     return agent
 
 
-def measure_size(state: int, actions: int, repeats: int) -> dict[str, float]:
-    xla = make_agent(state, actions, jit_compile=True)
-    graph = make_agent(state, actions, jit_compile=False)
+def measure_size(state: int, actions: int, repeats: int, algo: str) -> dict[str, float]:
+    xla = make_agent(state, actions, jit_compile=True, algo=algo)
+    graph = make_agent(state, actions, jit_compile=False, algo=algo)
     eager_batches = xla.memory.sample_batches(2, BATCH)
     rates = {
         "eager": median_rate(
@@ -265,7 +285,16 @@ def main() -> None:
     parser.add_argument(
         "--dot-floor", action="store_true", help="also time every dot of one update alone"
     )
+    parser.add_argument(
+        "--algo", nargs="+", default=["sac1"], choices=["sac1", "sac2"],
+        help="the updates measured, one row each (default: sac1)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--sizes", nargs="+", default=None, metavar="WORD",
+        help="only the environment sizes whose name has a WORD: cartpole, standing, bolla",
+    )  # fmt: skip
     args = parser.parse_args()
+    sizes = [s for s in SIZES if args.sizes is None or any(w in s[2] for w in args.sizes)]
 
     from agent import configure_threads
 
@@ -278,10 +307,10 @@ def main() -> None:
     print(f"networks {LAYER1}/{LAYER2}, batch {BATCH}, medians over {args.repeats} repeats\n")
     matmul = [matmul_rate(args.repeats)]
     results = []
-    for state, actions, name in SIZES:
-        rates = measure_size(state, actions, args.repeats)
+    for (state, actions, name), algo in ((size, a) for size in sizes for a in args.algo):
+        rates = measure_size(state, actions, args.repeats, algo)
         matmul.append(matmul_rate(args.repeats))  # between sizes: load from other jobs varies
-        results.append((state, actions, name, rates))
+        results.append((state, actions, f"{name} {algo}", rates))
     peak = float(np.median(matmul))
 
     columns = ["eager", "XLA 1/call", "graph 8/call", "XLA 8/call", "XLA 32/call"]
@@ -296,7 +325,7 @@ def main() -> None:
     print(header + f"{'act (us)':>10}")
     print("-" * (len(header) + 10))
     for state, actions, name, rates in results:
-        flops = update_flops(state, actions)
+        flops = update_flops(state, actions, algo=name.split()[-1])
         limit = peak / flops
         cells = "".join(f"{rates[c]:>7.1f} ({rates[c] / limit:.2f})" for c in columns)
         label = f"{state}/{actions} {name}"
@@ -307,17 +336,18 @@ def main() -> None:
         "\nFLOPs per update. act: one choose_action call (NumPy forward pass), microseconds."
     )
     if args.check_flops:
-        for state, actions, _ in SIZES:
-            dots = hlo_dots(state, actions)
+        for (state, actions, _), algo in ((size, a) for size in sizes for a in args.algo):
+            dots = hlo_dots(state, actions, algo)
+            counted = update_flops(state, actions, algo=algo)
             print(
-                f"{state}/{actions}: {sum(dot_flops(d) for d in dots) / 1e9:.4f} GFLOP in XLA's "
-                f"HLO ({len(dots)} dots), {update_flops(state, actions) / 1e9:.4f} counted"
+                f"{state}/{actions} {algo}: {sum(dot_flops(d) for d in dots) / 1e9:.4f} GFLOP in "
+                f"XLA's HLO ({len(dots)} dots), {counted / 1e9:.4f} counted"
             )
     if args.dot_floor:
         print("\nevery dot of one update timed alone, at its own shape (a ceiling for updates/s)")
         for jit_compile, kernels in ((True, "XLA's dot kernels"), (False, "TF MatMul (oneDNN)")):
             print(kernels)
-            for state, actions, name in SIZES:
+            for state, actions, name in sizes:
                 seconds, n_dots, flops = dot_floor(state, actions, args.repeats, jit_compile)
                 print(
                     f"  {state}/{actions} {name}: {n_dots} dots, {seconds * 1e3:.2f} ms -> at "

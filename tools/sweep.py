@@ -1,4 +1,5 @@
-"""Train a grid of settings times seeds as Ray Tune trials, and summarize what they reached.
+"""Train a grid of settings times seeds as Ray Tune trials, and summarize what they reached;
+or search settings for the fastest solve (--search).
 
     python tools/sweep.py --env_name cartpole --seeds 0 1 2 3 4 --grid policy_samples=1,2 \\
         --set n_games=600 --name samples          # 10 runs, two at a time on a 2-core machine
@@ -13,6 +14,10 @@
                                                    # ... and finished runs (shipped results)
     python tools/sweep.py --archive sweeps/samples --out results/sweeps/samples
                                                    # a small copy that --report still reads
+    python tools/sweep.py --search spaces/cartpole.yaml --samples 40 --env_name cartpole \
+        --seeds 100 101 --name cartpole-search     # Optuna + ASHA: fastest to solve
+    python tools/sweep.py --name cartpole-search --resume   # continue it
+    python main.py --recipe sweeps/cartpole-search/best.yaml --seed 0   # its best candidate
 
 Settings are main.py's (python main.py --help lists them): --recipe NAME starts from a recipe's
 (recipes/NAME.yaml or a .yaml file; its environment unless --env_name says otherwise), --grid
@@ -33,6 +38,19 @@ joins a running Ray cluster (`.venv/bin/ray start --head --port=6379` on the fir
 `.venv/bin/ray start --address=HOST:6379` on the others); then --storage must be a folder that
 every node mounts at the same path (NFS, say), and every node needs this repository and its
 virtualenv at the same path as here.
+
+A search (--search SPACE.yaml --samples N) draws N candidates from the space file's
+distributions (setting: {choice: [...]}, {uniform: [lo, hi]}, {loguniform: [lo, hi]} or
+{randint: [lo, hi]}, both ends included) with Optuna's TPE sampler, over the base settings of
+--recipe and --set. Each candidate is a Tune trial that trains every --seeds seed in turn
+(runs/<candidate>,seed=<N>/), a seed stopped at T_cap training minutes (--time_cap). The
+objective is the mean over the seeds of min(minutes to the solved rule, T_cap), a seed not
+solved counting T_cap; ASHA stops candidates whose progress (seeds solved, then the running
+seed's 100-episode average over the solve score) lags others' at the same training time. Local
+trials are pinned, one per core. Outputs: search.json (what was asked), search.csv (one row per
+candidate: its settings, seeds, objective, minutes and episodes per seed, stopped early),
+search.png (objectives in the order tried and the best so far) and best.yaml (the best
+complete candidate as a recipe). --resume continues it after Ctrl-C or a killed driver.
 
 Nothing is lost: a trial that dies is retried and continues from its newest checkpoint, exactly
 (at most save_every episodes are redone). Ctrl-C stops the sweep (exit code 130), and a sweep
@@ -82,6 +100,15 @@ from tools.sweeping.runner import (
     start_ray,
     trial_name,
 )
+from tools.sweeping.search import (
+    TIME_CAPS,
+    build_search,
+    is_search,
+    read_search,
+    run_search,
+    write_search,
+)
+from tools.sweeping.search_report import report_search
 from tools.sweeping.spec import (
     PROG,
     RUNS_DIR,
@@ -173,6 +200,24 @@ def build_parser() -> argparse.ArgumentParser:
         "0.05 and 0.2, pushes of 0.5 and 1.0 recovered and full episodes with them; written to "
         "evaluation.csv",
     )  # fmt: skip
+    search = parser.add_argument_group("search (instead of --grid)")
+    search.add_argument(
+        "--search", type=PATH, metavar="SPACE.yaml", default=None,
+        help="search the settings of SPACE.yaml (setting: {choice: [...]}, {uniform: [lo, hi]}, "
+        "{loguniform: [lo, hi]} or {randint: [lo, hi]}) with Optuna's sampler and ASHA: the "
+        "objective is the mean over --seeds of min(training minutes to solve, T_cap); writes "
+        "search.csv, search.png and best.yaml (a recipe)",
+    )  # fmt: skip
+    search.add_argument(
+        "--samples", type=Number(int, 1), default=None, metavar="N",
+        help="candidates the search tries (required with --search)",
+    )  # fmt: skip
+    search.add_argument(
+        "--time_cap", type=Number(float, 0, low_open=True), default=None, metavar="MINUTES",
+        help="T_cap: training minutes a seed may take before it counts as unsolved (default: "
+        + ", ".join(f"{e.removesuffix('Environment')} {m:g}" for e, m in TIME_CAPS.items())
+        + ")",
+    )  # fmt: skip
     ray_group = parser.add_argument_group("Ray")
     ray_group.add_argument(
         "--address", default=None,
@@ -204,6 +249,10 @@ def _main(argv: Sequence[str] | None) -> int:
         return _archive(args)
     if args.report is not None:
         return _report(args)
+    if args.search is not None or args.samples is not None or args.time_cap is not None:
+        return _search(args)
+    if args.resume and args.name and is_search(args.storage.expanduser() / args.name):
+        return _search(args)
     sweep_dir, spec, address = _checked_sweep(args)
     if args.resume and all(read_outcome(sweep_dir, t).finished for t in spec.trials()):
         print(f"sweep {args.name}: every trial has finished, nothing to run", flush=True)
@@ -249,6 +298,11 @@ def _report(args: argparse.Namespace) -> int:
     if args.name or args.resume or _asks_for_a_sweep(args):
         raise ToolError("--report takes only sweep folders (and --out)")
     out = args.out.expanduser().resolve() if args.out is not None else None
+    if len(args.report) == 1 and is_search(args.report[0].expanduser()):
+        if args.evaluate is not None:
+            raise ToolError("--evaluate goes with sweeps: run the best recipe's seeds as one")
+        report_search(args.report[0].expanduser().resolve(), out)
+        return 0
     report_sweeps([d.expanduser().resolve() for d in args.report], out, args.evaluate)
     return 0
 
@@ -279,6 +333,72 @@ def _checked_sweep(args: argparse.Namespace) -> tuple[Path, Spec, str | None]:
                 PROG, "--max_concurrent and --cpus_per_trial keep the values the sweep started with"
             )
     return sweep_dir, spec, address
+
+
+def _search(args: argparse.Namespace) -> int:
+    """Run or continue the search --name; its report at the end (and after an interruption)."""
+    if args.grid or args.evaluate is not None or args.out is not None:
+        raise ToolError("--search takes no --grid, --evaluate or --out (a report: --report DIR)")
+    if not args.name or not NAME_RE.match(args.name):
+        raise ToolError("--name is required: letters, digits, '_', '.', '-' (a folder name)")
+    search_dir = (args.storage.expanduser() / args.name).resolve()
+    spec = None
+    if args.search is not None:
+        if args.samples is None:
+            raise ToolError("--search needs --samples N: the candidates to try")
+        if not (args.env_name or args.recipe):
+            raise ToolError("--env_name or --recipe is required with --search")
+        seeds = args.seeds or DEFAULT_SEEDS
+        spec = build_search(
+            args.search, args.env_name, seeds, args.set, args.recipe, args.samples, args.time_cap
+        )
+    elif not args.resume:
+        raise ToolError("--samples and --time_cap go with --search SPACE.yaml")
+    recorded = read_search(search_dir) if is_search(search_dir) else None
+    if args.resume:
+        if recorded is None:
+            raise ToolError(f"nothing to resume: {search_dir} holds no search")
+        if spec is not None and spec != recorded:
+            raise ToolError(f"{search_dir} holds a different search: --resume it as it started")
+        spec = recorded
+    elif search_dir.exists() and any(search_dir.iterdir()):
+        raise ToolError(f"{search_dir} is not empty: continue it with --resume, or another --name")
+    assert spec is not None
+    address = args.address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        check_address(address)
+    else:
+        check_local_machine([spec.config({}, spec.seeds[0])], args.cpus_per_trial)
+    print(
+        f"{'continuing' if args.resume else 'starting'} search {args.name}: {spec.samples} "
+        f"candidates x {len(spec.seeds)} seeds on {spec.env_name}, T_cap {spec.time_cap:g} min "
+        f"-> {search_dir}",
+        flush=True,
+    )
+    started = time.perf_counter()
+    try:
+        print(f"Ray: {start_ray(address, args.cpus_per_trial)}", flush=True)
+        if not args.resume:
+            write_search(search_dir, spec)
+        (search_dir / RUNS_DIR).mkdir(parents=True, exist_ok=True)
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+        pin = not address and args.cpus_per_trial == 1.0
+        failed = run_search(
+            search_dir, spec, args.max_concurrent, args.cpus_per_trial, args.resume, pin
+        )
+    except KeyboardInterrupt:
+        print("interrupted: stopping Ray", file=sys.stderr, flush=True)
+        failed = 0
+    finally:
+        if "ray" in sys.modules:
+            sys.modules["ray"].shutdown()
+    print(f"search ran {(time.perf_counter() - started) / 60:.1f} min", flush=True)
+    candidates = report_search(search_dir)
+    if len(candidates) < spec.samples or failed:
+        warn(PROG, f"search unfinished: continue with --name {args.name} --resume")
+        return 1 if failed else 130
+    return 0
 
 
 def _run_on_ray(args: argparse.Namespace, sweep_dir: Path, spec: Spec, address: str | None) -> int:

@@ -1,0 +1,179 @@
+"""tools/sweep.py --search: its space file's checks before Ray starts, the objective and the
+report read from run folders, and a tiny real search whose driver is SIGKILLed, resumed to
+the end, and whose best.yaml then trains with main.py --recipe."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import main
+from tests.test_sweep import _kill_session, ray_tmp  # noqa: F401 (a fixture)
+from tests.tool_helpers import call_main, error_line
+from tools import sweep
+from tools.sweeping import search as search_module
+from tools.sweeping.search_report import Candidate, best_recipe, read_candidates
+from training import checkpoints as ckpt
+from training.recipe import load_recipe
+
+REPO = Path(__file__).resolve().parents[1]
+PROG = "sweep.py"
+SPACE = "actor_lr: {loguniform: [1.0e-4, 3.0e-3]}\nlayer1_size: {choice: [8, 16]}\n"
+# Two candidates of one seed each, on a cartpole of 20-step episodes that a 2-of-a-row rule at
+# score 19 can solve; T_cap 0.04 min (2.4 s of training) per seed.
+TINY = [
+    "--env_name", "cartpole", "--seeds", "0", "1", "--samples", "2", "--time_cap", "0.04",
+    "--set", "n_games=8", "--set", "max_steps=20", "--set", "layer2_size=8",
+    "--set", "batch_size=4", "--set", "buffer_size=1000", "--set", "save_every=1",
+    "--set", "solve_score=19", "--set", "solve_count=2",
+]  # fmt: skip
+
+
+def space_file(folder: Path, text: str = SPACE) -> Path:
+    path = folder / "space.yaml"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("colour: {choice: [1, 2]}", "space.yaml: colour: not a setting a search can vary"),
+        ("seed: {choice: [1, 2]}", "space.yaml: seed: not a setting a search can vary"),
+        ("gamma: {normal: [0.9, 0.1]}", "space.yaml: gamma: unknown distribution 'normal'"),
+        ("gamma: [0.9, 0.99]", "space.yaml: gamma: expected one of {choice, uniform"),
+        ("gamma: {uniform: [0.99, 0.9]}", "gamma: uniform takes [low, high] with low < high"),
+        ("gamma: {uniform: [0.9, 1.5]}", "space.yaml: uniform of --gamma must lie in"),
+        ("actor_lr: {loguniform: [0, 0.1]}", "actor_lr: loguniform needs low > 0"),
+        ("layer1_size: {uniform: [8, 64]}", "a whole-number setting: use randint or choice"),
+        ("layer1_size: {randint: [8.5, 64]}", "layer1_size: randint takes whole numbers"),
+        ("layer1_size: {choice: [8, 0]}", "choice of --layer1_size must be at least 1"),
+        ("algo: {choice: [sac1, sac1]}", "algo: choice repeats a value"),
+        ("algo: {choice: [sac1, sac9]}", "choice of --algo must be sac1 or sac2"),
+        ("- 1\n- 2", "space.yaml: expected settings, each mapped to a distribution"),
+        ("gamma: {uniform: [0.9, 0.99]", "--search: cannot read"),
+    ],
+)
+def test_a_space_that_cannot_be_searched_is_one_line_before_anything_starts(
+    tmp_path, capsys, text, message
+):
+    path = space_file(tmp_path, text)
+    code = call_main(sweep.main, "--search", path, *TINY, "--name", "s", "--storage", tmp_path)
+    assert code == 2
+    assert message in error_line(capsys, PROG)
+    assert not (tmp_path / "s").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--search", "SPACE", "--env_name", "cartpole"], "--search needs --samples N"),
+        (["--samples", "3", "--env_name", "cartpole"], "--samples and --time_cap go with"),
+        (
+            [
+                "--search",
+                "SPACE",
+                "--samples",
+                "2",
+                "--env_name",
+                "cartpole",
+                "--grid",
+                "gamma=0.9,0.99",
+            ],
+            "--search takes no --grid",
+        ),  # fmt: skip
+        (
+            [
+                "--search",
+                "SPACE",
+                "--samples",
+                "2",
+                "--env_name",
+                "cartpole",
+                "--set",
+                "actor_lr=0.001",
+            ],
+            "actor_lr is both searched (space.yaml) and fixed (--set)",
+        ),  # fmt: skip
+        (
+            ["--search", "nowhere.yaml", "--samples", "2", "--env_name", "cartpole"],
+            "--search: nowhere.yaml does not exist",
+        ),  # fmt: skip
+        (["--search", "SPACE", "--samples", "0", "--env_name", "cartpole"], "--samples must"),
+    ],
+)
+def test_a_search_asked_for_wrongly_is_one_line(tmp_path, capsys, args, message):
+    path = space_file(tmp_path)
+    args = [str(path) if a == "SPACE" else a for a in args]
+    code = call_main(sweep.main, *args, "--name", "s", "--storage", tmp_path)
+    assert code == 2
+    assert message in error_line(capsys, PROG)
+
+
+def test_the_objective_counts_t_cap_for_every_seed_not_solved():
+    spec = search_module.SearchSpec("CartpoleEnvironment", [0, 1, 2], {}, {}, 4, 6.0)
+    solved_two = Candidate("c1", {}, 0.0, [0, 1, 2], [True, True, False], [1.0, 2.0, 6.0],
+                           [50, 60, 200], True)  # fmt: skip
+    assert solved_two.objective(spec) == pytest.approx((1.0 + 2.0 + 6.0) / 3)
+    stopped = Candidate("c2", {}, 0.0, [0, 1, 2], [True], [0.5], [30, 10], False)
+    assert stopped.objective(spec) == pytest.approx((0.5 + 6.0 + 6.0) / 3)
+
+
+def test_the_space_becomes_tune_distributions_with_randint_s_high_end_included():
+    space = search_module.read_space(
+        space_file(Path(__import__("tempfile").mkdtemp()), "update_every: {randint: [1, 2]}\n")
+    )
+    domain = search_module.tune_space(space)["update_every"]
+    assert (domain.lower, domain.upper) == (1, 3)  # Tune's upper end is excluded
+
+
+@pytest.mark.slow
+def test_a_killed_search_resumes_to_its_end_and_its_best_recipe_trains(ray_tmp, tmp_path, capsys):  # noqa: F811
+    """SIGKILL the driver (and Ray with it) once a candidate has a checkpoint; --resume runs
+    the search to its two candidates; search.csv, search.png and best.yaml are written, and
+    best.yaml is a recipe main.py trains with."""
+    space = space_file(tmp_path)
+    driver = subprocess.Popen(
+        [sys.executable, str(REPO / "tools" / "sweep.py"), "--search", str(space), *TINY,
+         "--name", "killed", "--storage", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    search_dir = tmp_path / "killed"
+    try:
+        deadline = time.monotonic() + 300
+        while not any(
+            ckpt.list_checkpoint_episodes(run) for run in (search_dir / "runs").glob("c*")
+        ):
+            assert driver.poll() is None, "the search ended before it was killed"
+            assert time.monotonic() < deadline, "no candidate started"
+            time.sleep(0.05)
+    finally:
+        _kill_session(driver)
+    capsys.readouterr()
+    code = call_main(sweep.main, "--name", "killed", "--storage", tmp_path, "--resume")
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    spec = search_module.read_search(search_dir)
+    candidates = read_candidates(search_dir, spec)
+    assert len(candidates) == 2
+    with open(search_dir / "search.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["key"] for row in rows] == [c.key for c in candidates]
+    assert {"actor_lr", "layer1_size", "objective_minutes", "stopped_early"} <= rows[0].keys()
+    assert (search_dir / "search.png").stat().st_size > 10_000
+    best = search_dir / "best.yaml"
+    assert best.read_text() == best_recipe(search_dir, spec, min(
+        (c for c in candidates if c.complete), key=lambda c: c.objective(spec)
+    ))  # fmt: skip
+    settings = load_recipe(str(best)).settings
+    assert settings["layer1_size"] in (8, 16) and 1e-4 <= settings["actor_lr"] <= 3e-3
+    run_dir = tmp_path / "from-best"
+    code = call_main(main.main, "--recipe", best, "--seed", "5", "--n_games", "2",
+                     "--no_record", "--no_progress", "--save_dir", run_dir)  # fmt: skip
+    assert code == 0
+    assert (run_dir / "train_log.csv").exists()

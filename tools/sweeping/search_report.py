@@ -1,0 +1,179 @@
+"""A search's report, read from its run folders: search.csv (one row per candidate), best.yaml
+(the best complete candidate as a recipe main.py --recipe runs) and search.png (each
+candidate's objective in the order they started, and the best so far)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tools.sweeping.search import RUNS_DIR, SearchSpec, _seed_state, read_search
+from tools.sweeping.spec import SWEEP_DEFAULTS, Trial
+from tools.sweeping.study import read_run
+from tools.sweeping.summary import write_csv
+from training.checkpoints import atomic_path
+
+SEARCH_CSV, BEST_RECIPE, SEARCH_PLOT = "search.csv", "best.yaml", "search.png"
+
+
+@dataclass
+class Candidate:
+    key: str
+    values: dict[str, str]  # the searched settings
+    started: float  # when its first run folder was made (orders the candidates)
+    seeds: list[int]
+    solved: list[bool]  # per seed that ended
+    minutes: list[float]  # per seed that ended: training minutes (capped)
+    episodes: list[int]  # per seed started
+    complete: bool  # every seed ended
+
+    def objective(self, spec: SearchSpec) -> float:
+        """Mean over the seeds of min(minutes to solve, T_cap); T_cap for any other seed."""
+        per_seed = [
+            m if s else spec.time_cap for s, m in zip(self.solved, self.minutes, strict=True)
+        ]
+        per_seed += [spec.time_cap] * (len(spec.seeds) - len(per_seed))
+        return float(np.mean(np.minimum(per_seed, spec.time_cap)))
+
+
+def read_candidates(search_dir: Path, spec: SearchSpec) -> list[Candidate]:
+    """Every candidate that started, in the order it started."""
+    from training.runs import load_config
+
+    runs = search_dir / RUNS_DIR
+    keys = sorted({p.name.rpartition(",seed=")[0] for p in runs.glob("c*,seed=*")})
+    candidates = []
+    for key in keys:
+        first = runs / f"{key},seed={spec.seeds[0]}"
+        if not (first / "config.json").exists():
+            continue
+        config = load_config(first)
+        values = {k: _typed(config[k]) for k in spec.space}
+        candidate = Candidate(key, values, (first / "config.json").stat().st_mtime, spec.seeds,
+                              [], [], [], True)  # fmt: skip
+        for seed in spec.seeds:
+            run_dir = runs / f"{key},seed={seed}"
+            if (run_dir / "config.json").exists():
+                candidate.episodes.append(read_run(run_dir, Trial(key, "", seed, {}), "").episodes)
+            ended = _seed_state(run_dir, spec.time_cap)
+            if ended is None:
+                candidate.complete = False
+                break
+            candidate.solved.append(ended[0])
+            candidate.minutes.append(min(ended[1] / 60.0, spec.time_cap))
+        candidates.append(candidate)
+    return sorted(candidates, key=lambda c: c.started)
+
+
+def _typed(value: object) -> str:
+    from tools.sweeping.spec import as_typed
+
+    return as_typed(value)
+
+
+def search_table(spec: SearchSpec, candidates: list[Candidate]) -> pd.DataFrame:
+    rows = []
+    for number, c in enumerate(candidates, 1):
+        rows.append({
+            "candidate": number, "key": c.key, **c.values,
+            "seeds": " ".join(map(str, spec.seeds)),
+            "objective_minutes": round(c.objective(spec), 3),
+            "seeds_solved": sum(c.solved),
+            "minutes": " ".join(f"{m:.2f}" for m in c.minutes),
+            "episodes": " ".join(map(str, c.episodes)),
+            "stopped_early": not c.complete,
+        })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def best_candidate(spec: SearchSpec, candidates: list[Candidate]) -> Candidate | None:
+    complete = [c for c in candidates if c.complete]
+    return min(complete, key=lambda c: c.objective(spec)) if complete else None
+
+
+def best_recipe(search_dir: Path, spec: SearchSpec, best: Candidate) -> str:
+    """best.yaml's text: the base settings that matter (not the sweep's own defaults) and the
+    candidate's values, under a header saying where they come from."""
+    settings = {"env_name": spec.env_name}
+    settings.update({k: v for k, v in spec.fixed.items() if SWEEP_DEFAULTS.get(k) != v})
+    settings.update(best.values)
+    minutes = " ".join(f"{m:.2f}" for m in best.minutes)
+    header = [
+        f"# The best candidate ({best.key}) of the search {search_dir.name}: {spec.samples} "
+        f"candidates, seeds {' '.join(map(str, spec.seeds))}, T_cap {spec.time_cap:g} min.",
+        f"# Objective {best.objective(spec):.3f} min (training minutes per seed: {minutes}; "
+        f"episodes: {' '.join(map(str, best.episodes))}).",
+        f"#   python main.py --recipe {search_dir / BEST_RECIPE} --seed 0",
+    ]
+    lines = [f"{k}: {_yaml_value(v)}" for k, v in settings.items() if k != "recipe"]
+    return "\n".join(header + lines) + "\n"
+
+
+def _yaml_value(text: str) -> str:
+    import yaml
+
+    return (
+        yaml.safe_dump(yaml.safe_load(text), default_flow_style=True).strip().removesuffix("\n...")
+    )
+
+
+def plot_search(path: Path, spec: SearchSpec, candidates: list[Candidate]) -> None:
+    """Each candidate's objective by the order it started (hollow: stopped early, counted at
+    T_cap for its unfinished seeds), and the best complete one so far."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5), dpi=100)
+    numbers = np.arange(1, len(candidates) + 1)
+    objectives = np.array([c.objective(spec) for c in candidates])
+    complete = np.array([c.complete for c in candidates], dtype=bool)
+    ax.scatter(numbers[complete], objectives[complete], color="C0", label="complete", zorder=3)
+    ax.scatter(numbers[~complete], objectives[~complete], facecolors="none", edgecolors="C1",
+               label="stopped early", zorder=3)  # fmt: skip
+    best = np.minimum.accumulate(np.where(complete, objectives, np.inf))
+    shown = np.isfinite(best)
+    ax.step(numbers[shown], best[shown], where="post", color="C2", label="best so far")
+    ax.axhline(spec.time_cap, color="gray", linestyle="--", linewidth=1, label="T_cap")
+    ax.set_xlabel("candidate (in the order started)")
+    ax.set_ylabel("objective: mean training minutes to solve per seed")
+    ax.set_title(f"search on {spec.env_name}: {len(candidates)} candidates")
+    ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def report_search(search_dir: Path, out_dir: Path | None = None) -> list[Candidate]:
+    """Write search.csv, best.yaml (when a candidate is complete) and search.png; print the
+    best candidates."""
+    spec = read_search(search_dir)
+    out_dir = out_dir or search_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    candidates = read_candidates(search_dir, spec)
+    table = search_table(spec, candidates)
+    write_csv(out_dir / SEARCH_CSV, table)
+    if candidates:
+        plot_search(out_dir / SEARCH_PLOT, spec, candidates)
+    best = best_candidate(spec, candidates)
+    if best is not None:
+        with atomic_path(out_dir / BEST_RECIPE) as tmp:
+            Path(tmp).write_text(best_recipe(search_dir, spec, best))
+    stopped = sum(not c.complete for c in candidates)
+    print(
+        f"search {search_dir.name}: {len(candidates)} candidates, {stopped} stopped early (or "
+        f"unfinished); T_cap {spec.time_cap:g} min",
+        flush=True,
+    )
+    if len(table):
+        shown = table.sort_values("objective_minutes").head(5)
+        print(shown.drop(columns=["key", "seeds"]).to_string(index=False), flush=True)
+    if best is not None:
+        print(f"best: {best.key}, objective {best.objective(spec):.3f} min", flush=True)
+    print(f"-> {out_dir}/{SEARCH_CSV}, {SEARCH_PLOT}" + (f", {BEST_RECIPE}" if best else ""))
+    return candidates

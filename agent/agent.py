@@ -37,9 +37,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from agent import AVERAGE_WARMUP, LOSS_NAMES
+from agent import AVERAGE_WARMUP, LOSS_NAMES, crossq
 from agent.arguments import check_arguments, configure_threads, recorded_config  # noqa: F401
 from agent.buffer import ReplayBuffer
+from agent.crossq import CrossQCritic
 from agent.files import AgentFiles
 from agent.networks import (
     ActorNetwork,
@@ -91,6 +92,7 @@ class SACAgent(AgentFiles):
         jit_compile: bool = True,
         algo: str = "sac1",
         target_entropy: float | None = None,
+        policy_delay: int = 1,
     ) -> None:
         check_arguments(locals())
         if (symmetric_policy or mirror_transitions) and mirror is None:
@@ -104,6 +106,7 @@ class SACAgent(AgentFiles):
         self.learn_alpha = bool(learn_alpha)
         self.policy_samples = int(policy_samples)
         self.algo = str(algo)
+        self.policy_delay = int(policy_delay)
         self.noise_samples = noise_samples(self.algo, self.policy_samples)
         self.average_actor = None  # the averaged actor network, built with average_actor > 0
         self.mirror = mirror
@@ -147,8 +150,9 @@ class SACAgent(AgentFiles):
 
         sizes = dict(fc1_dims=layer1_size, fc2_dims=layer2_size)
         self.actor = ActorNetwork(n_actions, **sizes, seed=int_seed(streams[3]), name="actor")
-        self.critic_1 = CriticNetwork(**sizes, seed=int_seed(streams[4]), name="critic_1")
-        self.critic_2 = CriticNetwork(**sizes, seed=int_seed(streams[5]), name="critic_2")
+        critic = CrossQCritic if self.algo == "crossq" else CriticNetwork
+        self.critic_1 = critic(**sizes, seed=int_seed(streams[4]), name="critic_1")
+        self.critic_2 = critic(**sizes, seed=int_seed(streams[5]), name="critic_2")
         state, action = tf.zeros((1, *self.input_dims)), tf.zeros((1, n_actions))
         self.actor(state)
         self.critic_1(state, action)
@@ -159,7 +163,7 @@ class SACAgent(AgentFiles):
             self.target_value = ValueNetwork(**sizes, seed=value_seed, name="target_value")
             self.value(state)
             self.target_value(state)
-        else:  # the target critics start as copies of the critics
+        elif self.algo == "sac2":  # the target critics start as copies of the critics
             for i, stream in ((1, streams[4]), (2, streams[5])):
                 target = CriticNetwork(**sizes, seed=int_seed(stream), name=f"target_critic_{i}")
                 target(state, action)
@@ -175,8 +179,9 @@ class SACAgent(AgentFiles):
 
         self.log_alpha = tf.Variable(0.0, dtype=tf.float32, name="log_alpha")
         rates = dict(actor=actor_lr, critic_1=critic_lr, critic_2=critic_lr, value=value_lr)
+        beta_1 = crossq.ADAM_BETA_1 if self.algo == "crossq" else 0.9
         self.optimizers = {
-            name: keras.optimizers.Adam(rates[name], name=f"{name}_optimizer")
+            name: keras.optimizers.Adam(rates[name], beta_1=beta_1, name=f"{name}_optimizer")
             for name in self.rule.trained
         }
         self.optimizers["alpha"] = keras.optimizers.Adam(alpha_lr, name="alpha_optimizer")
@@ -414,11 +419,28 @@ class SACAgent(AgentFiles):
             for grad in grads:
                 finite = tf.logical_and(finite, tf.reduce_all(tf.math.is_finite(grad)))
 
-        def apply() -> tf.Tensor:
-            for name, grads in gradients.items():
+        due = quantities.get("actor_due")  # crossq: whether the actor updates this time
+        delayed = ("actor", "alpha") if due is not None else ()
+
+        def step(names: Sequence[str]) -> tf.Tensor:
+            for name in names:
                 self.optimizers[name].apply_gradients(
-                    zip(grads, self._trained_weights(name), strict=True)
+                    zip(gradients[name], self._trained_weights(name), strict=True)
                 )
+            return tf.constant(True)
+
+        def apply() -> tf.Tensor:
+            step([name for name in gradients if name not in delayed])
+            if delayed:
+                names = [name for name in delayed if name in gradients]
+                tf.cond(due, lambda: step(names), lambda: tf.constant(False))
+            for name in ("critic_1", "critic_2"):
+                if f"{name}_statistics" in quantities:
+                    running = self.network(name).running_statistics()
+                    for variable, value in zip(
+                        running, quantities[f"{name}_statistics"], strict=True
+                    ):
+                        variable.assign(value)
             for network, target in self.rule.targets:
                 for weight, moved in zip(
                     self.network(network).weights, self.network(target).weights, strict=True

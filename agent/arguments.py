@@ -27,7 +27,9 @@ def configure_threads(n: int | None) -> None:
         ) from error
 
 
-_POSITIVE_INTS = ("n_actions", "max_size", "batch_size", "layer1_size", "layer2_size")
+_POSITIVE_INTS = (
+    "n_actions", "max_size", "batch_size", "layer1_size", "layer2_size", "policy_delay",
+)  # fmt: skip
 _POSITIVE_FLOATS = ("actor_lr", "critic_lr", "value_lr", "alpha_lr", "reward_scale")
 
 
@@ -75,7 +77,7 @@ _RECORDED = dict(
     max_size=int, batch_size=int, reward_scale=float, layer1_size=int, layer2_size=int,
     learn_alpha=bool, alpha_lr=float, policy_samples=int, average_actor=int, act_averaged=bool,
     symmetric_policy=bool, mirror_transitions=bool, seed=int, jit_compile=bool, algo=str,
-    target_entropy=float,
+    target_entropy=float, policy_delay=int,
 )  # fmt: skip
 _OPTIONAL = ("seed", "target_entropy")
 

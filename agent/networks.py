@@ -35,9 +35,12 @@ def _layer_seeds(seed: int | None, count: int) -> list[int | None]:
     return [int(s) for s in np.random.SeedSequence(seed).generate_state(count)]
 
 
-def _dense(units: int, seed: int | None, name: str) -> keras.layers.Dense:
+def _dense(units: int, seed: int | None, name: str, use_bias: bool = True) -> keras.layers.Dense:
     return keras.layers.Dense(
-        units, kernel_initializer=keras.initializers.GlorotUniform(seed=seed), name=name
+        units,
+        kernel_initializer=keras.initializers.GlorotUniform(seed=seed),
+        use_bias=use_bias,
+        name=name,
     )
 
 

@@ -26,8 +26,9 @@ Both: with a learned temperature, loss -mean(log_alpha * (log pi(a~|s) + target_
 before the update, so they are all computed first and then applied, or all skipped.
 
 The policy noise of one update is (batch, samples, n_actions) standard normal: sac1 takes
-`policy_samples` of it (the second, if any, for the actor), sac2 two: a' from the first, a~
-from the second.
+`policy_samples` of it (the second, if any, for the actor), sac2 and crossq two: a' from the
+first, a~ from the second. crossq (no target networks, batch renormalisation, a delayed actor)
+is in agent/crossq.py.
 """
 
 from __future__ import annotations
@@ -37,9 +38,10 @@ from typing import Any
 
 import tensorflow as tf
 
+from agent.crossq import crossq
 from agent.networks import squashed_sample
 
-ALGORITHMS = ("sac1", "sac2")
+ALGORITHMS = ("sac1", "sac2", "crossq")
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,12 @@ RULES = {
         networks=("actor", "critic_1", "critic_2", "target_critic_1", "target_critic_2"),
         trained=("actor", "critic_1", "critic_2"),
         targets=(("critic_1", "target_critic_1"), ("critic_2", "target_critic_2")),
+        losses=("actor_loss", "critic_1_loss", "critic_2_loss"),
+    ),
+    "crossq": Rule(  # agent/crossq.py
+        networks=("actor", "critic_1", "critic_2"),
+        trained=("actor", "critic_1", "critic_2"),
+        targets=(),
         losses=("actor_loss", "critic_1_loss", "critic_2_loss"),
     ),
 }
@@ -209,4 +217,4 @@ def sac2(
     return quantities, gradients
 
 
-LOSSES_AND_GRADIENTS = {"sac1": sac1, "sac2": sac2}
+LOSSES_AND_GRADIENTS = {"sac1": sac1, "sac2": sac2, "crossq": crossq}

@@ -1,7 +1,8 @@
 """Environment steps per second of the full training loop (act + step + store + learn).
 
     python benchmarks/train_throughput.py [--steps 400] [--repeats 3] [--envs cartpole ...]
-        [--average_actor N [--act_averaged]]
+        [--average_actor N [--act_averaged]] [--algo sac2] [--layers 256 256]
+        [--update_every K] [--copies 2]
 
 For each environment, with the default agent (512/256 networks, batch 256): the replay buffer is
 first filled with random transitions and the compiled update warmed up, then the loop main.py runs
@@ -11,13 +12,21 @@ over the repeats; all figures come from one run, so compare them with each other
 `--average_actor N` the agent also keeps the averaged actor (one more weight update per update),
 and `--act_averaged` acts with it, as `main.py --act_averaged` does at the perturbations' full
 share.
+
+`--algo` and `--layers` choose the update and the hidden layer sizes; `--update_every 1` measures
+the one-update schedule only. `--copies N` runs N copies of the measurement at once, each pinned
+to a core of its own (os.sched_setaffinity, as `taskset -c i` would), and prints each copy's
+figures: the conditions of a sweep's trials on an N-core machine.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import os
 import statistics
+import subprocess
+import sys
 import time
 
 ENVS = ["cartpole", "standing", "bolla-rolla"]
@@ -48,16 +57,28 @@ def main() -> None:
     parser.add_argument("--tf_threads", type=int, default=0, help="TF threads (0: default)")
     parser.add_argument("--average_actor", type=int, default=0, help="averaged actor, N updates")
     parser.add_argument("--act_averaged", action="store_true", help="act with the averaged actor")
+    parser.add_argument("--algo", default="sac1", choices=["sac1", "sac2"], help="the update")
+    parser.add_argument("--layers", type=int, nargs=2, default=[512, 256], metavar="N",
+                        help="hidden layer sizes (default: 512 256)")  # fmt: skip
+    parser.add_argument("--copies", type=int, default=1, help="copies at once, pinned")
+    parser.add_argument("--core", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.act_averaged and not args.average_actor:
         parser.error("--act_averaged needs --average_actor N")
+    if args.copies > 1:
+        run_copies(args.copies)
+        return
+    if args.core is not None:
+        os.sched_setaffinity(0, {args.core})
 
     from agent.agent import SACAgent, configure_threads
 
     configure_threads(args.tf_threads or None)
     from environment import create_environment
 
-    print(f"full training loop, {args.steps} steps x {args.repeats} repeats, medians")
+    print(f"full training loop, {args.algo} {args.layers[0]}/{args.layers[1]}, {args.steps} "
+          f"steps x {args.repeats} repeats, medians"
+          + (f", pinned to core {args.core}" if args.core is not None else ""))  # fmt: skip
     print(f"{'environment':<30} {'state/action':>12} {'K=1 steps/s':>12} "
           f"{'K=' + str(args.update_every) + ' steps/s':>13} {'ratio':>6}")  # fmt: skip
     for name in args.envs:
@@ -67,6 +88,9 @@ def main() -> None:
             env.action_space.shape[0],
             seed=0,
             average_actor=args.average_actor,
+            algo=args.algo,
+            layer1_size=args.layers[0],
+            layer2_size=args.layers[1],
         )
         observation, _ = env.reset(seed=0)
         for _ in range(2 * agent.batch_size):  # fill the buffer with random transitions
@@ -77,7 +101,7 @@ def main() -> None:
         gc.collect()
         gc.freeze()  # as main.py does before its loop
         rates = {}
-        for k in (1, args.update_every):
+        for k in dict.fromkeys((1, args.update_every)):
             measure(env, agent, 2 * k, k, args.act_averaged)  # compile and warm up
             rates[k] = statistics.median(
                 measure(env, agent, args.steps, k, args.act_averaged) for _ in range(args.repeats)
@@ -87,6 +111,28 @@ def main() -> None:
         print(f"{type(env.unwrapped).__name__:<30} {sizes:>12} {rates[1]:>12.1f} "
               f"{rates[args.update_every]:>13.1f} {ratio:>6.2f}", flush=True)  # fmt: skip
         env.close()
+
+
+def run_copies(copies: int) -> None:
+    """This command `copies` times at once, each copy pinned to its own core; their output."""
+    cores = sorted(os.sched_getaffinity(0))[:copies]
+    if len(cores) < copies:
+        sys.exit(f"--copies {copies}: this process may use {len(cores)} core(s)")
+    argv = [a for a in sys.argv[1:]]
+    i = argv.index("--copies")
+    del argv[i : i + 2]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, *argv, "--core", str(core)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )  # fmt: skip
+        for core in cores
+    ]
+    for core, proc in zip(cores, procs, strict=True):
+        out, _ = proc.communicate()
+        print(f"-- copy on core {core}\n{out}", end="", flush=True)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ class Mutant:
 
 
 AGENT, LOOP, WRAPPERS = "agent/agent.py", "training/loop.py", "environment/wrappers.py"
-UPDATES = "agent/updates.py"
+UPDATES, CROSSQ = "agent/updates.py", "agent/crossq.py"
 MATHS = ("tests/test_agent_maths.py", "tests/test_agent.py")
 PUSHES = ("tests/test_wrappers.py", "tests/test_loop.py")
 MUTANTS = (
@@ -84,6 +84,20 @@ MUTANTS = (
     Mutant("sac2-actor-reuses-the-next-sample", UPDATES, (
         ("squashed_sample(mean, std, noise[:, 1])", "squashed_sample(mean, std, noise[:, 0])"),),
         MATHS),
+    Mutant("crossq-no-entropy-in-target", CROSSQ, (
+        ("(next_q - alpha * next_log_prob)", "next_q"),), MATHS),
+    Mutant("crossq-actor-on-batch-statistics", CROSSQ, (
+        ("agent.critic_1.evaluate(state, new_action, training=False)",
+         "agent.critic_1.evaluate(state, new_action, training=True)"),), MATHS),
+    Mutant("crossq-running-statistics-stay", CROSSQ, (
+        ("self.mean + (1.0 - MOMENTUM) *", "self.mean + 0.0 *"),), MATHS),
+    Mutant("crossq-renormalisation-ignored", CROSSQ, (
+        ("x_hat = (x - batch_mean) / batch_sigma * r + d",
+         "x_hat = (x - batch_mean) / batch_sigma"),), MATHS),
+    Mutant("crossq-actor-never-waits", CROSSQ, (
+        ("due = tf.equal(step % agent.policy_delay, 0)", "due = tf.constant(True)"),), MATHS),
+    Mutant("crossq-adam-beta-1", CROSSQ, (
+        ("ADAM_BETA_1 = 0.5", "ADAM_BETA_1 = 0.9"),), MATHS),
     Mutant("target-entropy-ignored", AGENT, (
         ("-float(n_actions) if target_entropy is None else float(target_entropy)",
          "-float(n_actions)"),), MATHS),

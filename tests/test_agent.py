@@ -111,6 +111,7 @@ def test_choose_action_range_and_determinism():
         (dict(seed=-1), "seed"),
         (dict(seed=1.5), "seed"),
         (dict(algo="sac3"), "algo"),
+        (dict(policy_delay=0), "policy_delay"),
         (dict(target_entropy=float("nan")), "target_entropy"),
     ],
     ids=lambda value: value if isinstance(value, str) else None,
@@ -177,7 +178,7 @@ def test_critic_loss_uses_reward_scale_and_terminated():
 
 @pytest.mark.parametrize(
     "jit_compile, learn_alpha, algo",
-    [(True, True, "sac1"), (False, False, "sac1"), (True, True, "sac2")],
+    [(True, True, "sac1"), (False, False, "sac1"), (True, True, "sac2"), (True, True, "crossq")],
 )
 def test_compiled_update_matches_eager(jit_compile, learn_alpha, algo):
     """The tf.function (XLA by default) update against the same update run op by op."""
@@ -191,7 +192,9 @@ def test_compiled_update_matches_eager(jit_compile, learn_alpha, algo):
     for key in compiled_losses:
         np.testing.assert_allclose(compiled_losses[key], eager_losses[key], rtol=1e-5, atol=1e-6)
     assert_same(weights(compiled), weights(eager), rtol=1e-5, atol=1e-6)
-    assert_same(optimizer_state(compiled), optimizer_state(eager), rtol=1e-4, atol=1e-8)
+    # Batch statistics are sums in another order under XLA: Adam's moments differ by ~3e-8.
+    atol = 1e-7 if algo == "crossq" else 1e-8
+    assert_same(optimizer_state(compiled), optimizer_state(eager), rtol=1e-4, atol=atol)
     if learn_alpha:
         assert compiled.alpha != 1.0
         np.testing.assert_allclose(compiled.alpha, eager.alpha, rtol=1e-6)
@@ -211,7 +214,9 @@ def test_same_seed_gives_identical_updates():
     assert not np.array_equal(weights(a)["actor"][0], weights(other)["actor"][0])
 
 
-@pytest.mark.parametrize("learn_alpha, algo", [(True, "sac1"), (False, "sac1"), (True, "sac2")])
+@pytest.mark.parametrize(
+    "learn_alpha, algo", [(True, "sac1"), (False, "sac1"), (True, "sac2"), (True, "crossq")]
+)
 def test_save_load_resumes_exactly(tmp_path, learn_alpha, algo):
     """Without XLA here; the compiled update resumes exactly too: the runs of main.py that
     tests/test_resume.py kills, or whose disk fills up, end byte-identical to one never stopped."""
@@ -227,10 +232,13 @@ def test_save_load_resumes_exactly(tmp_path, learn_alpha, algo):
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == sorted(
         [f"{name}.weights.h5" for name in saved.network_names] + ["agent_state.npz"]
     )
-    assert set(saved.network_names) == (
-        set(NETWORK_NAMES)
-        if algo == "sac1"
-        else set(NETWORK_NAMES) - {"value", "target_value"} | {"target_critic_1", "target_critic_2"}
+    assert (
+        set(saved.network_names)
+        == {
+            "sac1": set(NETWORK_NAMES),
+            "sac2": {"actor", "critic_1", "critic_2", "target_critic_1", "target_critic_2"},
+            "crossq": {"actor", "critic_1", "critic_2"},
+        }[algo]
     )
 
     # Another seed and an empty memory: everything that matters must come from the files.

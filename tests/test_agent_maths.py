@@ -95,7 +95,10 @@ def agent_update(agent: SACAgent, batch, noise):
     tensors = [tf.constant(x) for x in (*batch, noise)]
     quantities, gradients = agent.losses_and_gradients(*tensors)
     return (
-        {k: v.numpy() for k, v in quantities.items()},
+        {
+            k: [x.numpy() for x in v] if isinstance(v, list) else v.numpy()
+            for k, v in quantities.items()
+        },  # fmt: skip
         {k: [g.numpy() for g in grads] for k, grads in gradients.items()},
     )
 
@@ -221,3 +224,126 @@ def test_an_applied_update_is_adam_on_those_gradients_then_the_targets_move(comp
         before["average_actor"], expected["actor"], arrays(agent, "average_actor"), strict=True
     ):
         close(got - old, (new - old) / 4, "averaged actor", STEP_RTOL)
+
+
+# ---- CrossQ: against tests/numpy_crossq.py (forward passes in NumPy, finite differences) ------
+
+CROSSQ = {
+    "crossq": dict(algo="crossq", reward_scale=3.0, gamma=0.9),
+    "crossq-renormalising": dict(algo="crossq", learn_alpha=True, reward_scale=1.0),
+    "crossq-actor-not-due": dict(algo="crossq", learn_alpha=True, policy_delay=3),
+}
+
+
+def named(network) -> dict[str, np.ndarray]:
+    return {w.path.split("/", 1)[1]: w.numpy() for w in network.weights}
+
+
+def crossq_agent(settings: dict) -> SACAgent:
+    """A small CrossQ agent; "renormalising": r and d in use (no warm-up) with running
+    statistics away from their start, so that some r and d clip; "not due": one critic update
+    made, so that the actor waits."""
+    agent = make_agent(**{**settings, "layer1_size": 8, "layer2_size": 6})
+    rng = np.random.default_rng(7)
+    if (
+        "renormalising" in str(settings)
+        or settings.get("learn_alpha")
+        and "policy_delay" not in settings
+    ):
+        for critic in (agent.critic_1, agent.critic_2):
+            for norm in (critic.norm0, critic.norm1, critic.norm2):
+                norm.warmup = 0
+                norm.mean.assign(rng.normal(0, 0.7, norm.mean.shape).astype(np.float32))
+                norm.var.assign(rng.uniform(0.05, 4.0, norm.var.shape).astype(np.float32))
+                norm.scale.assign(rng.uniform(0.5, 1.5, norm.scale.shape).astype(np.float32))
+                norm.offset.assign(rng.normal(0, 0.3, norm.offset.shape).astype(np.float32))
+    if settings.get("policy_delay"):
+        agent.optimizers["critic_1"].iterations.assign(1)
+    if agent.learn_alpha:
+        agent.log_alpha.assign(-0.7)
+    return agent
+
+
+def crossq_reference(agent: SACAgent, batch, noise):
+    from tests import numpy_crossq
+
+    nets = {name: named(agent.network(name)) for name in ("actor", "critic_1", "critic_2")}
+    trained = {
+        name: [w.path.split("/", 1)[1] for w in agent.network(name).trainable_weights]
+        for name in nets
+    }
+    step = int(agent.optimizers["critic_1"].iterations.numpy())
+    learned = agent.learn_alpha
+    log_alpha = float(agent.log_alpha.numpy())
+    return numpy_crossq.update_crossq(
+        nets, trained, batch, noise, gamma=agent.gamma, reward_scale=agent.reward_scale,
+        alpha=float(np.exp(log_alpha)) if learned else 1.0,
+        renorm_on=step >= agent.critic_1.norm0.warmup,
+        actor_due=step % agent.get_config()["policy_delay"] == 0,
+        log_alpha=log_alpha if learned else None, target_entropy=target_entropy(agent),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("settings", CROSSQ.values(), ids=CROSSQ.keys())
+def test_crossq_matches_its_numpy_reference(settings):
+    agent = crossq_agent(settings)
+    batch, noise = fixed_batch(seed=5), noise_for(agent, seed=6)
+    quantities, gradients = agent_update(agent, batch, noise)
+    want_quantities, want_gradients = crossq_reference(agent, batch, noise)
+    assert quantities.keys() == want_quantities.keys()
+    assert bool(quantities["actor_due"]) == want_quantities["actor_due"]
+    for key, value in want_quantities.items():
+        if key.endswith("_statistics"):
+            for i, (got, want) in enumerate(zip(quantities[key], value, strict=True)):
+                close(got, want, f"{key} {i}")
+        elif key != "actor_due":
+            close(quantities[key], value, key)
+    assert gradients.keys() == want_gradients.keys()
+    for network, grads in want_gradients.items():
+        # An offset below a normalised layer has a gradient of exactly 0 (the next layer's
+        # batch mean takes it away): held to the network's largest gradient, not to 0's.
+        scale = max(max(float(np.max(np.abs(g))) for g in grads), 1e-3)
+        for i, (got, want) in enumerate(zip(gradients[network], grads, strict=True)):
+            np.testing.assert_allclose(got, want, rtol=0, atol=1e-4 * scale,
+                                       err_msg=f"{network} gradient {i}")  # fmt: skip
+
+
+@pytest.mark.parametrize("due", [True, False], ids=["actor-due", "actor-waits"])
+def test_a_crossq_update_is_adam_at_beta_0_5_and_moves_the_running_statistics(due):
+    """Each critic by one Adam step (beta_1 0.5) of its gradients, its running statistics to
+    the joint batch's; the actor and the temperature only on every policy_delay-th update."""
+    agent = make_agent(algo="crossq", learn_alpha=True, policy_delay=2, layer1_size=8,
+                       layer2_size=6)  # fmt: skip
+    if not due:
+        agent.optimizers["critic_1"].iterations.assign(1)
+        agent.optimizers["critic_2"].iterations.assign(1)
+    batch = fixed_batch(seed=2)
+    state = agent.noise_rng.bit_generator.state
+    noise = agent.noise_rng.standard_normal((1, BATCH, 2, ACTIONS), dtype=np.float32)[0]
+    agent.noise_rng.bit_generator.state = state
+    quantities, gradients = agent_update(agent, batch, noise)
+    before = {n: arrays(agent, n) for n in agent.network_names}
+    before["alpha"] = [agent.log_alpha.numpy()]
+    steps = {n: int(o.iterations.numpy()) for n, o in agent.optimizers.items()}
+    agent.learn_from_batches(*(x[None] for x in batch), eager=True)
+    config = agent.get_config()
+    lrs = dict(actor=config["actor_lr"], critic_1=config["critic_lr"], alpha=config["alpha_lr"])
+    lrs["critic_2"] = lrs["critic_1"]
+    for network, grads in gradients.items():
+        after = arrays(agent, network) if network != "alpha" else [agent.log_alpha.numpy()]
+        if network in ("actor", "alpha") and not due:
+            for old, new in zip(before[network], after, strict=True):
+                np.testing.assert_array_equal(new, old, err_msg=network)
+            continue
+        zeros = [np.zeros_like(g, np.float64) for g in grads]
+        beta_1 = 0.9 if network == "alpha" else 0.5
+        count = steps[network] + 1
+        want = numpy_sac.adam_step(before[network], grads, zeros, list(zeros), count,
+                                   lrs[network], beta_1=beta_1)  # fmt: skip
+        # At the first step beta_1 cancels out; at the second (moments still zero) it shows.
+        for i, (old, got, w) in enumerate(zip(before[network], after, want, strict=True)):
+            close(got - old, w - old, f"{network} weight {i}", STEP_RTOL)
+    for name in ("critic_1", "critic_2"):
+        running = [v.numpy() for v in agent.network(name).running_statistics()]
+        for got, want in zip(running, quantities[f"{name}_statistics"], strict=True):
+            np.testing.assert_array_equal(got, want)

@@ -200,24 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
         "0.05 and 0.2, pushes of 0.5 and 1.0 recovered and full episodes with them; written to "
         "evaluation.csv",
     )  # fmt: skip
-    search = parser.add_argument_group("search (instead of --grid)")
-    search.add_argument(
-        "--search", type=PATH, metavar="SPACE.yaml", default=None,
-        help="search the settings of SPACE.yaml (setting: {choice: [...]}, {uniform: [lo, hi]}, "
-        "{loguniform: [lo, hi]} or {randint: [lo, hi]}) with Optuna's sampler and ASHA: the "
-        "objective is the mean over --seeds of min(training minutes to solve, T_cap); writes "
-        "search.csv, search.png and best.yaml (a recipe)",
-    )  # fmt: skip
-    search.add_argument(
-        "--samples", type=Number(int, 1), default=None, metavar="N",
-        help="candidates the search tries (required with --search)",
-    )  # fmt: skip
-    search.add_argument(
-        "--time_cap", type=Number(float, 0, low_open=True), default=None, metavar="MINUTES",
-        help="T_cap: training minutes a seed may take before it counts as unsolved (default: "
-        + ", ".join(f"{e.removesuffix('Environment')} {m:g}" for e, m in TIME_CAPS.items())
-        + ")",
-    )  # fmt: skip
+    _add_search_arguments(parser)
     ray_group = parser.add_argument_group("Ray")
     ray_group.add_argument(
         "--address", default=None,
@@ -236,6 +219,27 @@ def build_parser() -> argparse.ArgumentParser:
         help="CPUs Ray reserves per trial (default: 1)",
     )
     return parser
+
+
+def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
+    search = parser.add_argument_group("search (instead of --grid)")
+    search.add_argument(
+        "--search", type=PATH, metavar="SPACE.yaml", default=None,
+        help="search the settings of SPACE.yaml (setting: {choice: [...]}, {uniform: [lo, hi]}, "
+        "{loguniform: [lo, hi]} or {randint: [lo, hi]}) with Optuna's sampler and ASHA: the "
+        "objective is the mean over --seeds of min(training minutes to solve, T_cap); writes "
+        "search.csv, search.png and best.yaml (a recipe)",
+    )  # fmt: skip
+    search.add_argument(
+        "--samples", type=Number(int, 1), default=None, metavar="N",
+        help="candidates the search tries (required with --search)",
+    )  # fmt: skip
+    search.add_argument(
+        "--time_cap", type=Number(float, 0, low_open=True), default=None, metavar="MINUTES",
+        help="T_cap: training minutes a seed may take before it counts as unsolved (default: "
+        + ", ".join(f"{e.removesuffix('Environment')} {m:g}" for e, m in TIME_CAPS.items())
+        + ")",
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -221,10 +221,16 @@ class RunConfig:
     )  # fmt: skip
     # ---- the agent
     algo: str = setting(
-        "sac1", "the update: sac1 (the reference's: a value network and its target) or sac2 "
-        "(no value network; target critics, the entropy term in the critics' target; pair it "
-        "with --learn_alpha and --reward_scale 1, as its paper does)", one_of("sac1", "sac2"),
-        group="agent",
+        "sac1", "the update: sac1 (the reference's: a value network and its target), sac2 (no "
+        "value network; target critics, the entropy term in the critics' target) or crossq "
+        "(no target networks; batch-renormalised critics on the joint batch of (s, a) and "
+        "(s', a'); Adam beta_1 0.5; see --policy_delay); pair sac2 and crossq with "
+        "--learn_alpha and --reward_scale 1, as their papers do",
+        one_of("sac1", "sac2", "crossq"), group="agent",
+    )  # fmt: skip
+    policy_delay: int = setting(
+        1, "crossq: update the actor (and the temperature) every N critic updates (its "
+        "paper: 3)", AT_LEAST_1, group="agent",
     )  # fmt: skip
     actor_lr: float = setting(3e-4, "actor learning rate (Adam)", POSITIVE, group="agent")
     critic_lr: float = setting(3e-4, "critics' learning rate", POSITIVE, group="agent")
@@ -290,6 +296,8 @@ class RunConfig:
             raise ConfigError("ramp_by_success needs a perturb_ramp to count successes for")
         if self.act_averaged and not self.average_actor:
             raise ConfigError("act_averaged needs an average_actor to act with")
+        if self.policy_delay != 1 and self.algo != "crossq":
+            raise ConfigError("policy_delay applies to --algo crossq only")
         if self.batch_size > self.buffer_size:
             raise ConfigError("batch_size cannot exceed buffer_size")
 
@@ -531,7 +539,7 @@ def memory_parts(config: RunConfig) -> dict[str, int]:
     parameters += 2 * ((n_obs + n_act + 1) * l1 + hidden)  # two critics
     if config.algo == "sac1":
         parameters += 2 * ((n_obs + 1) * l1 + hidden)  # value and target value
-    else:
+    elif config.algo == "sac2":
         parameters += 2 * ((n_obs + n_act + 1) * l1 + hidden)  # two target critics
     # 4 bytes each, times 3 for the Adam moments; the buffer is also written to disk when saved.
     return {

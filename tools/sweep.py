@@ -415,7 +415,10 @@ def _run_on_ray(args: argparse.Namespace, sweep_dir: Path, spec: Spec, address: 
         if threading.current_thread() is threading.main_thread():
             # Ray's own SIGTERM handler exits at once: stop as Ctrl-C stops instead.
             signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
-        return run_sweep(sweep_dir, spec, args.max_concurrent, args.cpus_per_trial, args.resume)
+        pin = not address and args.cpus_per_trial == 1.0  # one trial per core, each its own
+        return run_sweep(
+            sweep_dir, spec, args.max_concurrent, args.cpus_per_trial, args.resume, pin
+        )
     except KeyboardInterrupt:  # a second Ctrl-C, or SIGTERM: Tune had no time to stop cleanly
         print("interrupted: stopping Ray", file=sys.stderr, flush=True)
         return 0

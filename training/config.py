@@ -396,8 +396,10 @@ def _type_name(f: dataclasses.Field) -> str:
 def _convert(f: dataclasses.Field, value: Any) -> Any:
     """`value` as the field's type; strings are parsed as on the command line."""
     kind = _type_name(f)
-    if value is None and "None" in str(f.type):
-        return None
+    if "None" in str(f.type) and (
+        value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null"))
+    ):
+        return None  # also as typed ("None", a value a sweep records) or as JSON spells it
     if kind == "bool":
         if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
             return value.lower() in ("true", "1", "yes")

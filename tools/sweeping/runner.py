@@ -113,6 +113,10 @@ def run_trial(config: dict[str, Any]) -> None:
 
     trial = tune_trial(config)
     run_dir = _sweep_dir_of_trial(config) / RUNS_DIR / trial.key
+    if config["trial"].get("pin"):
+        from tools.sweeping.pinning import pin_to_a_free_core
+
+        pin_to_a_free_core()
 
     reporter = _Reporter()
 
@@ -217,7 +221,7 @@ def _progress_callback():
 
 
 def run_sweep(sweep_dir: Path, spec: Spec, max_concurrent: int | None, cpus_per_trial: float,
-              resume: bool) -> int:  # fmt: skip
+              resume: bool, pin: bool = False) -> int:  # fmt: skip
     """Run (or continue) every trial of the sweep through Ray Tune; return how many failed
     for good (after their retries)."""
     from ray import tune
@@ -233,7 +237,7 @@ def run_sweep(sweep_dir: Path, spec: Spec, max_concurrent: int | None, cpus_per_
             tune_dir.rename(free_name(tune_dir.with_name(f"{TUNE_DIR}.unrestorable")))
         tuner = tune.Tuner(
             trainable,
-            param_space=param_space(sweep_dir, spec),
+            param_space=param_space(sweep_dir, spec, pin),
             tune_config=tune.TuneConfig(
                 max_concurrent_trials=max_concurrent,
                 reuse_actors=False,  # a fresh process per trial: nothing carries over
@@ -258,9 +262,10 @@ def run_sweep(sweep_dir: Path, spec: Spec, max_concurrent: int | None, cpus_per_
     return tuner.fit().num_errors
 
 
-def param_space(sweep_dir: Path, spec: Spec) -> dict[str, Any]:
+def param_space(sweep_dir: Path, spec: Spec, pin: bool = False) -> dict[str, Any]:
     """Tune's grid: every seed times every value of each swept key, with what `tune_trial`
-    needs to make each trial (the swept keys' order names its run folder)."""
+    needs to make each trial (the swept keys' order names its run folder) and whether trials
+    pin themselves to a core of their own (tools/sweeping/pinning.py)."""
     from ray import tune
 
     return {
@@ -271,6 +276,7 @@ def param_space(sweep_dir: Path, spec: Spec) -> dict[str, Any]:
             "swept": ",".join(spec.grid),
             "grid": {key: tune.grid_search(values) for key, values in spec.grid.items()},
             "seed": tune.grid_search(spec.seeds),
+            "pin": pin,
         }
     }
 

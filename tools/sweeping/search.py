@@ -220,9 +220,8 @@ def run_candidate(config: dict[str, Any]) -> None:
     """Ray Tune's trainable: the candidate's seeds one after another, each continued from its
     own newest checkpoint and stopped at T_cap; every episode reported (`progress` for ASHA,
     `objective` for Optuna, `minutes` of training so far)."""
-    from ray import tune
-
     from tools.sweeping.pinning import pin_to_a_free_core
+    from tools.sweeping.runner import _Reporter
     from training import EpisodeReport, StopTraining, train
     from training import checkpoints as ckpt
 
@@ -234,6 +233,7 @@ def run_candidate(config: dict[str, Any]) -> None:
     key = spec.candidate_key(values)
     cap = spec.time_cap * 60.0
     ended: list[tuple[bool, float]] = []  # per seed done: solved, seconds (capped)
+    reporter = _Reporter()  # from a thread of its own: training does not wait for Tune
 
     def metrics(solved_now: int, seconds: float, fraction: float, episodes: int) -> dict:
         done = sum(min(s, cap) for _, s in ended)
@@ -259,7 +259,7 @@ def run_candidate(config: dict[str, Any]) -> None:
                 solved_before: int = solved_before,
             ) -> None:
                 fraction = 1.0 if r.solved else min(r.avg_score / run_config.solve_score, 1.0)
-                tune.report(metrics(solved_before, r.wall_time, max(fraction, 0.0), r.episode))
+                reporter(metrics(solved_before, r.wall_time, max(fraction, 0.0), r.episode))
                 if r.wall_time >= cap and not r.solved:
                     raise StopTraining
 
@@ -272,7 +272,8 @@ def run_candidate(config: dict[str, Any]) -> None:
         if state is None:  # ended without a verdict (out of episodes): counts T_cap
             state = (False, cap)
         ended.append(state)
-    tune.report({**metrics(sum(s for s, _ in ended), 0.0, 0.0, 0), "complete": True})
+    reporter({**metrics(sum(s for s, _ in ended), 0.0, 0.0, 0), "complete": True})
+    reporter.close()
 
 
 def _seed_state(run_dir: Path, time_cap: float) -> tuple[bool, float] | None:

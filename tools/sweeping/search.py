@@ -105,10 +105,12 @@ def build_search(
         samples=samples,
         time_cap=time_cap if time_cap is not None else TIME_CAPS[base.env_name],
     )
+    # Each value over the base (a recipe's values of the other searched settings included).
+    checked = SearchSpec(spec.env_name, spec.seeds, base.fixed, space, samples, spec.time_cap)
     for key, (kind, arguments) in ((k, next(iter(d.items()))) for k, d in space.items()):
         for value in arguments:
             try:
-                spec.config({key: as_typed(value)}, seeds[0])
+                checked.config({key: as_typed(value)}, seeds[0])
             except ConfigError as exc:
                 raise ToolError(f"{space_path.name}: {kind} of {exc}") from None
     return spec

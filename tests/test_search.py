@@ -5,6 +5,7 @@ the end, and whose best.yaml then trains with main.py --recipe."""
 from __future__ import annotations
 
 import csv
+import signal
 import subprocess
 import sys
 import time
@@ -132,26 +133,54 @@ def test_the_space_becomes_tune_distributions_with_randint_s_high_end_included()
     assert (domain.lower, domain.upper) == (1, 3)  # Tune's upper end is excluded
 
 
+def wait_for_a_checkpoint(driver: subprocess.Popen, search_dir: Path, more_than: int = 0) -> int:
+    """Wait until the search's run folders hold more than `more_than` checkpoints; how many."""
+    deadline = time.monotonic() + 300
+    while True:
+        count = sum(
+            len(ckpt.list_checkpoint_episodes(run)) for run in (search_dir / "runs").glob("c*")
+        )
+        if count > more_than:
+            return count
+        assert driver.poll() is None, "the search ended before it was stopped"
+        assert time.monotonic() < deadline, "no candidate made a checkpoint"
+        time.sleep(0.05)
+
+
 @pytest.mark.slow
-def test_a_killed_search_resumes_to_its_end_and_its_best_recipe_trains(ray_tmp, tmp_path, capsys):  # noqa: F811
-    """SIGKILL the driver (and Ray with it) once a candidate has a checkpoint; --resume runs
-    the search to its two candidates; search.csv, search.png and best.yaml are written, and
+def test_a_stopped_then_killed_search_resumes_to_its_end_and_its_best_recipe_trains(
+    ray_tmp,  # noqa: F811
+    tmp_path,
+    capsys,
+):
+    """Ctrl-C (SIGINT) once a candidate has a checkpoint: exit code 130 and one line saying how
+    to continue; --resume, then SIGKILL of that driver (and Ray with it); --resume again runs
+    the search to its two candidates: search.csv, search.png and best.yaml are written, and
     best.yaml is a recipe main.py trains with."""
     space = space_file(tmp_path)
-    driver = subprocess.Popen(
-        [sys.executable, str(REPO / "tools" / "sweep.py"), "--search", str(space), *TINY,
-         "--name", "killed", "--storage", str(tmp_path)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+    command = [sys.executable, str(REPO / "tools" / "sweep.py")]
+    where = ["--name", "killed", "--storage", str(tmp_path)]
     search_dir = tmp_path / "killed"
+    driver = subprocess.Popen(
+        [*command, "--search", str(space), *TINY, *where], stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
     try:
-        deadline = time.monotonic() + 300
-        while not any(
-            ckpt.list_checkpoint_episodes(run) for run in (search_dir / "runs").glob("c*")
-        ):
-            assert driver.poll() is None, "the search ended before it was killed"
-            assert time.monotonic() < deadline, "no candidate started"
-            time.sleep(0.05)
+        made = wait_for_a_checkpoint(driver, search_dir)
+        driver.send_signal(signal.SIGINT)
+        _, err = driver.communicate(timeout=120)
+    finally:
+        _kill_session(driver)
+    assert driver.returncode == 130, err
+    assert (
+        err.strip().splitlines()[-1].endswith("unfinished): continue with --name killed --resume")
+    )
+    driver = subprocess.Popen(
+        [*command, *where, "--resume"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    try:
+        wait_for_a_checkpoint(driver, search_dir, made)
     finally:
         _kill_session(driver)
     capsys.readouterr()

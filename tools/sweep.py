@@ -399,8 +399,11 @@ def _search(args: argparse.Namespace) -> int:
             sys.modules["ray"].shutdown()
     print(f"search ran {(time.perf_counter() - started) / 60:.1f} min", flush=True)
     candidates = report_search(search_dir)
-    if len(candidates) < spec.samples or failed:
-        warn(PROG, f"search unfinished: continue with --name {args.name} --resume")
+    unfinished = [c.key for c in candidates if not c.complete and not c.stopped_early]
+    if unfinished or len(candidates) < spec.samples or failed:
+        what = f"{len(candidates)} of {spec.samples} candidates started"
+        what += f", {len(unfinished)} unfinished" if unfinished else ""
+        warn(PROG, f"search unfinished ({what}): continue with --name {args.name} --resume")
         return 1 if failed else 130
     return 0
 

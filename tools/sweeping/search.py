@@ -17,7 +17,8 @@ ASHA (Tune's ASHAScheduler) stops the candidates whose progress lags at the same
 progress is the seeds solved so far plus the running seed's 100-episode average over the solve
 score, so a candidate falls behind by solving later or by its average lagging.
 
-Trials pin themselves each to a core of their own (tools/sweeping/pinning.py). Tune's experiment
+ASHA records the candidates it stops (tools/sweeping/asha.py: stopped.txt). Trials pin
+themselves each to a core of their own (tools/sweeping/pinning.py). Tune's experiment
 (tune/, with Optuna's state) resumes after Ctrl-C or a SIGKILL of the driver; a candidate that
 was running continues its seeds from their checkpoints.
 """
@@ -40,6 +41,7 @@ from training.checkpoints import write_json_atomic
 from training.config import COMMAND_LINE, ConfigError, RunConfig, settings
 
 SEARCH_FILE = "search.json"
+STOPPED_FILE = "stopped.txt"  # the candidates ASHA stopped (tools/sweeping/asha.py)
 SEARCH_FORMAT = 1
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
 # T_cap, training-loop minutes per seed, by environment (--time_cap overrides): about twice
@@ -298,9 +300,9 @@ def run_search(search_dir: Path, spec: SearchSpec, max_concurrent: int | None,
                cpus_per_trial: float, resume: bool, pin: bool) -> int:  # fmt: skip
     """Run (or continue) the search through Ray Tune; return how many trials failed."""
     from ray import tune
-    from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search.optuna import OptunaSearch
 
+    from tools.sweeping.asha import RecordingASHA
     from tools.sweeping.runner import MAX_FAILURES, REPORT_EVERY
 
     trainable = tune.with_resources(run_candidate, {"cpu": cpus_per_trial})
@@ -329,7 +331,8 @@ def run_search(search_dir: Path, spec: SearchSpec, max_concurrent: int | None,
             search_alg=OptunaSearch(
                 metric="objective", mode="min", sampler=optuna.samplers.TPESampler(seed=0)
             ),
-            scheduler=ASHAScheduler(
+            scheduler=RecordingASHA(
+                str(search_dir),
                 time_attr="minutes",
                 metric="progress",
                 mode="max",

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tools.sweeping.search import RUNS_DIR, SearchSpec, _seed_state, read_search
+from tools.sweeping.search import RUNS_DIR, STOPPED_FILE, SearchSpec, _seed_state, read_search
 from tools.sweeping.spec import SWEEP_DEFAULTS, Trial
 from tools.sweeping.study import read_run
 from tools.sweeping.summary import write_csv
@@ -29,6 +29,7 @@ class Candidate:
     minutes: list[float]  # per seed that ended: training minutes (capped)
     episodes: list[int]  # per seed started
     complete: bool  # every seed ended
+    stopped_early: bool = False  # by ASHA (an incomplete candidate it did not stop: unfinished)
 
     def objective(self, spec: SearchSpec) -> float:
         """Mean over the seeds of min(minutes to solve, T_cap); T_cap for any other seed."""
@@ -44,6 +45,8 @@ def read_candidates(search_dir: Path, spec: SearchSpec) -> list[Candidate]:
     from training.runs import load_config
 
     runs = search_dir / RUNS_DIR
+    stopped_file = search_dir / STOPPED_FILE
+    stopped = set(stopped_file.read_text().split()) if stopped_file.exists() else set()
     keys = sorted({p.name.rpartition(",seed=")[0] for p in runs.glob("c*,seed=*")})
     candidates = []
     for key in keys:
@@ -64,6 +67,7 @@ def read_candidates(search_dir: Path, spec: SearchSpec) -> list[Candidate]:
                 break
             candidate.solved.append(ended[0])
             candidate.minutes.append(min(ended[1] / 60.0, spec.time_cap))
+        candidate.stopped_early = not candidate.complete and key in stopped
         candidates.append(candidate)
     return sorted(candidates, key=lambda c: c.started)
 
@@ -84,7 +88,8 @@ def search_table(spec: SearchSpec, candidates: list[Candidate]) -> pd.DataFrame:
             "seeds_solved": sum(c.solved),
             "minutes": " ".join(f"{m:.2f}" for m in c.minutes),
             "episodes": " ".join(map(str, c.episodes)),
-            "stopped_early": not c.complete,
+            "stopped_early": c.stopped_early,
+            "complete": c.complete,
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -164,10 +169,12 @@ def report_search(search_dir: Path, out_dir: Path | None = None) -> list[Candida
     if best is not None:
         with atomic_path(out_dir / BEST_RECIPE) as tmp:
             Path(tmp).write_text(best_recipe(search_dir, spec, best))
-    stopped = sum(not c.complete for c in candidates)
+    stopped = sum(c.stopped_early for c in candidates)
+    unfinished = sum(not c.complete and not c.stopped_early for c in candidates)
     print(
-        f"search {search_dir.name}: {len(candidates)} candidates, {stopped} stopped early (or "
-        f"unfinished); T_cap {spec.time_cap:g} min",
+        f"search {search_dir.name}: {len(candidates)} candidates, {stopped} stopped early"
+        + (f", {unfinished} unfinished" if unfinished else "")
+        + f"; T_cap {spec.time_cap:g} min",
         flush=True,
     )
     if len(table):

@@ -40,7 +40,7 @@ import tensorflow as tf
 from agent import AVERAGE_WARMUP, LOSS_NAMES, crossq
 from agent.arguments import check_arguments, configure_threads, recorded_config  # noqa: F401
 from agent.buffer import ReplayBuffer
-from agent.crossq import CrossQCritic
+from agent.crossq import Batch, CrossQCritic
 from agent.files import AgentFiles
 from agent.networks import (
     ActorNetwork,
@@ -405,9 +405,8 @@ class SACAgent(AgentFiles):
 
         `noise` is (batch, noise_samples, n_actions) standard normal: the policy samples.
         """
-        return LOSSES_AND_GRADIENTS[self.algo](
-            self, state, action, reward, new_state, terminated, noise
-        )
+        batch = Batch(state, action, reward, new_state, terminated, noise)
+        return LOSSES_AND_GRADIENTS[self.algo](self, batch)
 
     def _update(self, *batch: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         """One SAC update (see the module docstring) of one batch, as `losses_and_gradients`

@@ -28,7 +28,7 @@ var with var_B. Adam's beta_1 is 0.5 for the actor and the critics, as the paper
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import keras
 import tensorflow as tf
@@ -40,6 +40,23 @@ EPSILON = 1e-3
 R_MAX, D_MAX = 3.0, 5.0
 WARMUP = 100_000  # updates of plain batch normalisation before r and d take effect
 ADAM_BETA_1 = 0.5
+
+
+class Batch(NamedTuple):
+    """One update's batch, as `SACAgent.losses_and_gradients` takes it: noise is (batch,
+    samples, n_actions) standard normal, the policy samples."""
+
+    state: tf.Tensor
+    action: tf.Tensor
+    reward: tf.Tensor
+    new_state: tf.Tensor
+    terminated: tf.Tensor
+    noise: tf.Tensor
+
+
+# What a learning rule returns: its quantities (losses, targets, ...) and each trained network's
+# gradients (and "alpha"'s, with a learned temperature).
+Update = tuple[dict[str, Any], dict[str, list[tf.Tensor]]]
 
 
 class BatchRenorm(keras.layers.Layer):
@@ -129,18 +146,11 @@ class CrossQCritic(keras.Model):
         return [v for norm in (self.norm0, self.norm1, self.norm2) for v in (norm.mean, norm.var)]
 
 
-def crossq(
-    agent: Any,
-    state: tf.Tensor,
-    action: tf.Tensor,
-    reward: tf.Tensor,
-    new_state: tf.Tensor,
-    terminated: tf.Tensor,
-    noise: tf.Tensor,
-) -> tuple[dict[str, tf.Tensor], dict[str, list[tf.Tensor]]]:
+def crossq(agent: Any, batch: Batch) -> Update:
     """CrossQ's quantities and gradients (module docstring): also `critic_i_statistics`, the
     running statistics each critic moves to, and `actor_due`, whether the actor (and the
     temperature) update this time; their gradients are zero when it does not."""
+    state, action, reward, new_state, terminated, noise = batch
     alpha = tf.exp(agent.log_alpha) if agent.learn_alpha else tf.constant(1.0)
     step = agent.optimizers["critic_1"].iterations  # critic updates applied so far
     next_mean, next_std = agent.actor(new_state)

@@ -57,7 +57,9 @@ def main() -> None:
     parser.add_argument("--tf_threads", type=int, default=0, help="TF threads (0: default)")
     parser.add_argument("--average_actor", type=int, default=0, help="averaged actor, N updates")
     parser.add_argument("--act_averaged", action="store_true", help="act with the averaged actor")
-    parser.add_argument("--algo", default="sac1", choices=["sac1", "sac2"], help="the update")
+    parser.add_argument(
+        "--algo", default="sac1", choices=["sac1", "sac2", "crossq"], help="the update"
+    )
     parser.add_argument("--layers", type=int, nargs=2, default=[512, 256], metavar="N",
                         help="hidden layer sizes (default: 512 256)")  # fmt: skip
     parser.add_argument("--copies", type=int, default=1, help="copies at once, pinned")

@@ -87,7 +87,9 @@ def update_flops(
     algo: str = "sac1",
 ) -> int:
     """sac1 (one policy sample): the passes of the module docstring. sac2 has no V(s) and no
-    V'(s'); instead actor(s') F (the next action a') and Q1', Q2'(s', a') F."""
+    V'(s'); instead actor(s') F (the next action a') and Q1', Q2'(s', a') F. crossq
+    (policy_delay 1): actor(s') F, each critic F + W + I on the joint batch of 2B rows (the
+    batch statistics tie every row to the loss), actor(s) F + W + I, Q1, Q2 (s, a~) F + I."""
     actor = [(state, h1), (h1, h2), (h2, actions), (h2, actions)]  # mean and std heads
     value = [(state, h1), (h1, h2), (h2, 1)]
     upper = [(h1, h2), (h2, 1)]  # a critic above its first layer
@@ -97,8 +99,15 @@ def update_flops(
         + 2 * batch * actions * h1  # input gradient at a~ (action rows only)
         + 2 * batch * (state + actions) * h1  # weight gradient from the critic loss
     )
+    critic = [(state + actions, h1), (h1, h2), (h2, 1)]
+    if algo == "crossq":  # the critics on the joint batch of 2B rows, the actor every update
+        return (
+            dense_flops(batch, actor, weights=False, inputs="none")  # a' ~ pi(.|s')
+            + 2 * dense_flops(2 * batch, critic, weights=True, inputs="hidden")
+            + dense_flops(batch, actor, weights=True, inputs="hidden")
+            + 2 * dense_flops(batch, critic, weights=False, inputs="all")  # Q(s, a~), to a~
+        )
     if algo == "sac2":
-        critic = [(state + actions, h1), (h1, h2), (h2, 1)]
         targets = dense_flops(batch, actor, weights=False, inputs="none") + 2 * dense_flops(
             batch, critic, weights=False, inputs="none"
         )  # a' ~ pi(.|s'), Q1', Q2'(s', a')
@@ -286,7 +295,7 @@ def main() -> None:
         "--dot-floor", action="store_true", help="also time every dot of one update alone"
     )
     parser.add_argument(
-        "--algo", nargs="+", default=["sac1"], choices=["sac1", "sac2"],
+        "--algo", nargs="+", default=["sac1"], choices=["sac1", "sac2", "crossq"],
         help="the updates measured, one row each (default: sac1)",
     )  # fmt: skip
     parser.add_argument(

@@ -61,12 +61,8 @@ def uninterrupted(tmp_path_factory):
 
 @pytest.mark.parametrize(
     "algo",
-    [
-        dict(),
-        dict(algo="sac2", learn_alpha=True, reward_scale=1.0),
-        dict(algo="crossq", learn_alpha=True, reward_scale=1.0, policy_delay=3),
-    ],
-    ids=["sac1", "sac2", "crossq"],
+    [dict(), dict(algo="crossq", learn_alpha=True, reward_scale=1.0, policy_delay=3)],
+    ids=["sac1", "crossq"],  # sac2's agent resumes exactly too: tests/test_agent.py
 )
 def test_a_resumed_run_is_identical_to_an_uninterrupted_one(tmp_path, no_xla, algo):
     """A finished run given a larger budget with --recover goes on as if it had never stopped

@@ -178,7 +178,7 @@ def test_critic_loss_uses_reward_scale_and_terminated():
 
 @pytest.mark.parametrize(
     "jit_compile, learn_alpha, algo",
-    [(True, True, "sac1"), (False, False, "sac1"), (True, True, "crossq")],
+    [(True, True, "sac1"), (False, False, "sac1"), (True, True, "sac2"), (True, True, "crossq")],
 )
 def test_compiled_update_matches_eager(jit_compile, learn_alpha, algo):
     """The tf.function (XLA by default) update against the same update run op by op."""

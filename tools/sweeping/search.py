@@ -240,12 +240,13 @@ def run_candidate(config: dict[str, Any]) -> None:
     reporter = _Reporter()  # from a thread of its own: training does not wait for Tune
 
     def metrics(solved_now: int, seconds: float, fraction: float, episodes: int) -> dict:
-        done = sum(min(s, cap) for _, s in ended)
+        spent = sum(min(s, cap) for _, s in ended)
+        counted = sum(min(s, cap) if solved else cap for solved, s in ended)  # unsolved: T_cap
         remaining = len(spec.seeds) - len(ended)
         return {
-            "minutes": (done + min(seconds, cap)) / 60.0,
+            "minutes": (spent + min(seconds, cap)) / 60.0,
             "progress": solved_now + fraction,
-            "objective": (done + cap * remaining) / 60.0 / len(spec.seeds),
+            "objective": (counted + cap * remaining) / 60.0 / len(spec.seeds),
             "seeds_done": len(ended),
             "episodes": episodes,
         }

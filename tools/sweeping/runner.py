@@ -58,8 +58,8 @@ def start_ray(address: str | None, cpus_per_trial: float) -> str:
     """Join the cluster at `address`, or start Ray inside this process; describe where."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # with verbose=0: no tables from Tune
-    # Ctrl-C is a KeyboardInterrupt here, as a killed driver: Tune's own handler would mark the
-    # running trials terminated, and --resume would not run them again.
+    # Ctrl-C is a KeyboardInterrupt here, as a killed driver: Tune's own handler left a
+    # search's running trials marked terminated, and --resume did not run them again.
     os.environ.setdefault("TUNE_DISABLE_SIGINT_HANDLER", "1")
     try:
         import ray

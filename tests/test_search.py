@@ -118,10 +118,10 @@ def test_a_search_asked_for_wrongly_is_one_line(tmp_path, capsys, args, message)
 
 def test_the_objective_counts_t_cap_for_every_seed_not_solved():
     spec = search_module.SearchSpec("CartpoleEnvironment", [0, 1, 2], {}, {}, 4, 6.0)
-    solved_two = Candidate("c1", {}, 0.0, [0, 1, 2], [True, True, False], [1.0, 2.0, 6.0],
-                           [50, 60, 200], True)  # fmt: skip
+    solved_two = Candidate("c1", {}, 0.0, [True, True, False], [1.0, 2.0, 6.0], [50, 60, 200],
+                           True)  # fmt: skip
     assert solved_two.objective(spec) == pytest.approx((1.0 + 2.0 + 6.0) / 3)
-    stopped = Candidate("c2", {}, 0.0, [0, 1, 2], [True], [0.5], [30, 10], False)
+    stopped = Candidate("c2", {}, 0.0, [True], [0.5], [30, 10], False)
     assert stopped.objective(spec) == pytest.approx((0.5 + 6.0 + 6.0) / 3)
 
 

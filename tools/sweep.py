@@ -82,7 +82,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from tools._common import REPO_DIR, ToolError, ToolParser, run, warn
@@ -123,7 +123,7 @@ from tools.sweeping.spec import (
 from tools.sweeping.study import Outcome, read_outcome, sweep_study
 from training.checkpoints import write_json_atomic
 from training.cli import PATH, Number
-from training.config import setting_value
+from training.config import RunConfig, setting_value
 
 # The machinery lives in tools/sweeping; the tests take these names from here.
 __all__ = [
@@ -269,7 +269,12 @@ def _main(argv: Sequence[str] | None) -> int:
         flush=True,
     )
     started = time.perf_counter()
-    failed = _run_on_ray(args, sweep_dir, spec, address)
+    failed = _run_on_ray(
+        args, sweep_dir, address, lambda: write_spec(sweep_dir, spec),
+        lambda pin: run_sweep(
+            sweep_dir, spec, args.max_concurrent, args.cpus_per_trial, args.resume, pin
+        ),
+    )  # fmt: skip
     print(f"sweep ran {(time.perf_counter() - started) / 60:.1f} min", flush=True)
     outcomes = _write_report(sweep_dir, spec, args.evaluate)
     unfinished = [o.trial.key for o in outcomes if not o.finished]
@@ -326,11 +331,7 @@ def _checked_sweep(args: argparse.Namespace) -> tuple[Path, Spec, str | None]:
         seeds = args.seeds or DEFAULT_SEEDS
         spec, configs = build_spec(args.env_name, seeds, args.grid, args.set, args.recipe)
     spec = check_folder(sweep_dir, spec, args.resume)
-    address = args.address or os.environ.get("RAY_ADDRESS") or None
-    if address:
-        check_address(address)
-    else:
-        check_local_machine(configs, args.cpus_per_trial)
+    address = _checked_address(args, configs)
     if args.resume and (args.max_concurrent is not None or args.cpus_per_trial != 1.0):
         if (sweep_dir / TUNE_DIR / "tuner.pkl").exists():
             warn(
@@ -368,11 +369,7 @@ def _search(args: argparse.Namespace) -> int:
     elif search_dir.exists() and any(search_dir.iterdir()):
         raise ToolError(f"{search_dir} is not empty: continue it with --resume, or another --name")
     assert spec is not None
-    address = args.address or os.environ.get("RAY_ADDRESS") or None
-    if address:
-        check_address(address)
-    else:
-        check_local_machine([spec.config({}, spec.seeds[0])], args.cpus_per_trial)
+    address = _checked_address(args, [spec.config({}, spec.seeds[0])])
     print(
         f"{'continuing' if args.resume else 'starting'} search {args.name}: {spec.samples} "
         f"candidates x {len(spec.seeds)} seeds on {spec.env_name}, T_cap {spec.time_cap:g} min "
@@ -380,23 +377,12 @@ def _search(args: argparse.Namespace) -> int:
         flush=True,
     )
     started = time.perf_counter()
-    try:
-        print(f"Ray: {start_ray(address, args.cpus_per_trial)}", flush=True)
-        if not args.resume:
-            write_search(search_dir, spec)
-        (search_dir / RUNS_DIR).mkdir(parents=True, exist_ok=True)
-        if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
-        pin = not address and args.cpus_per_trial == 1.0
-        failed = run_search(
+    failed = _run_on_ray(
+        args, search_dir, address, lambda: write_search(search_dir, spec),
+        lambda pin: run_search(
             search_dir, spec, args.max_concurrent, args.cpus_per_trial, args.resume, pin
-        )
-    except KeyboardInterrupt:
-        print("interrupted: stopping Ray", file=sys.stderr, flush=True)
-        failed = 0
-    finally:
-        if "ray" in sys.modules:
-            sys.modules["ray"].shutdown()
+        ),
+    )  # fmt: skip
     print(f"search ran {(time.perf_counter() - started) / 60:.1f} min", flush=True)
     candidates = report_search(search_dir)
     unfinished = [c.key for c in candidates if not c.complete and not c.stopped_early]
@@ -408,21 +394,36 @@ def _search(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_on_ray(args: argparse.Namespace, sweep_dir: Path, spec: Spec, address: str | None) -> int:
-    """Start Ray, run the sweep's trials, stop Ray; return how many failed for good."""
+def _checked_address(args: argparse.Namespace, configs: Sequence[RunConfig]) -> str | None:
+    """The cluster's address (None: this machine), checked to answer; or this machine checked
+    to be able to run the trials `configs`."""
+    address = args.address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        check_address(address)
+    else:
+        check_local_machine(configs, args.cpus_per_trial)
+    return address
+
+
+def _run_on_ray(
+    args: argparse.Namespace,
+    folder: Path,
+    address: str | None,
+    record: Callable[[], None],
+    run_trials: Callable[[bool], int],
+) -> int:
+    """Start Ray, `record()` what is run (a new sweep or search), `run_trials(pin)`, stop Ray;
+    return how many trials failed for good. Local one-CPU trials pin themselves to a core."""
     try:
         print(f"Ray: {start_ray(address, args.cpus_per_trial)}", flush=True)
-        (sweep_dir / RUNS_DIR).mkdir(parents=True, exist_ok=True)  # once Ray runs, not before
+        (folder / RUNS_DIR).mkdir(parents=True, exist_ok=True)  # once Ray runs, not before
         if not args.resume:
-            write_spec(sweep_dir, spec)
+            record()
         if threading.current_thread() is threading.main_thread():
             # Ray's own SIGTERM handler exits at once: stop as Ctrl-C stops instead.
             signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
-        pin = not address and args.cpus_per_trial == 1.0  # one trial per core, each its own
-        return run_sweep(
-            sweep_dir, spec, args.max_concurrent, args.cpus_per_trial, args.resume, pin
-        )
-    except KeyboardInterrupt:  # a second Ctrl-C, or SIGTERM: Tune had no time to stop cleanly
+        return run_trials(not address and args.cpus_per_trial == 1.0)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the trials stay to --resume
         print("interrupted: stopping Ray", file=sys.stderr, flush=True)
         return 0
     finally:

@@ -230,7 +230,34 @@ def run_sweep(sweep_dir: Path, spec: Spec, max_concurrent: int | None, cpus_per_
     from ray import tune
 
     trainable = tune.with_resources(run_trial, {"cpu": cpus_per_trial})
-    tune_dir = sweep_dir / TUNE_DIR
+    return fit_experiment(sweep_dir, trainable, resume, lambda: tune.Tuner(
+        trainable,
+        param_space=param_space(sweep_dir, spec, pin),
+        tune_config=tune.TuneConfig(
+            max_concurrent_trials=max_concurrent,
+            reuse_actors=False,  # a fresh process per trial: nothing carries over
+            trial_name_creator=trial_name,
+            trial_dirname_creator=trial_name,
+        ),
+        run_config=experiment_config(
+            sweep_dir,
+            tune.CLIReporter(
+                metric_columns={"episode": "episode", "avg_score": "100-episode average"},
+                parameter_columns={"trial/seed": "seed"},
+                max_report_frequency=REPORT_EVERY,
+                print_intermediate_tables=True,
+            ),
+            callbacks=[_progress_callback()],
+        ),
+    ))  # fmt: skip
+
+
+def fit_experiment(folder: Path, trainable: Any, resume: bool, new_tuner: Any) -> int:
+    """Continue the Tune experiment in <folder>/tune on --resume (its unfinished and errored
+    trials), else start the one `new_tuner()` makes; return how many trials failed for good."""
+    from ray import tune
+
+    tune_dir = folder / TUNE_DIR
     if resume and tune.Tuner.can_restore(str(tune_dir)):
         tuner = tune.Tuner.restore(
             str(tune_dir), trainable=trainable, resume_unfinished=True, resume_errored=True
@@ -238,31 +265,24 @@ def run_sweep(sweep_dir: Path, spec: Spec, max_concurrent: int | None, cpus_per_
     else:
         if tune_dir.exists():  # the driver died before Tune wrote its state: keep what is there
             tune_dir.rename(free_name(tune_dir.with_name(f"{TUNE_DIR}.unrestorable")))
-        tuner = tune.Tuner(
-            trainable,
-            param_space=param_space(sweep_dir, spec, pin),
-            tune_config=tune.TuneConfig(
-                max_concurrent_trials=max_concurrent,
-                reuse_actors=False,  # a fresh process per trial: nothing carries over
-                trial_name_creator=trial_name,
-                trial_dirname_creator=trial_name,
-            ),
-            run_config=tune.RunConfig(
-                name=TUNE_DIR,
-                storage_path=str(sweep_dir),
-                failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
-                callbacks=[_progress_callback()],
-                progress_reporter=tune.CLIReporter(
-                    metric_columns={"episode": "episode", "avg_score": "100-episode average"},
-                    parameter_columns={"trial/seed": "seed"},
-                    max_report_frequency=REPORT_EVERY,
-                    print_intermediate_tables=True,
-                ),
-                log_to_file=True,
-                verbose=1,  # Tune's status table (the old output engine: start_ray)
-            ),
-        )
+        tuner = new_tuner()
     return tuner.fit().num_errors
+
+
+def experiment_config(folder: Path, reporter: Any, callbacks: Sequence[Any] = ()) -> Any:
+    """Tune's RunConfig of a sweep or a search: the experiment in <folder>/tune, trials retried
+    MAX_FAILURES times, `reporter`'s status table (the old output engine: start_ray)."""
+    from ray import tune
+
+    return tune.RunConfig(
+        name=TUNE_DIR,
+        storage_path=str(folder),
+        failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
+        callbacks=list(callbacks),
+        progress_reporter=reporter,
+        log_to_file=True,
+        verbose=1,
+    )
 
 
 def param_space(sweep_dir: Path, spec: Spec, pin: bool = False) -> dict[str, Any]:

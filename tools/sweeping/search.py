@@ -29,6 +29,7 @@ import hashlib
 import json
 import math
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from typing import Any
 import yaml
 
 from tools._common import ToolError
-from tools.sweeping.spec import PROG, RUNS_DIR, TUNE_DIR, as_typed, build_spec
+from tools.sweeping.spec import PROG, RUNS_DIR, as_typed, build_spec
 from training.checkpoints import write_json_atomic
 from training.config import COMMAND_LINE, ConfigError, RunConfig, settings
 
@@ -241,12 +242,11 @@ def run_candidate(config: dict[str, Any]) -> None:
 
     def metrics(solved_now: int, seconds: float, fraction: float, episodes: int) -> dict:
         spent = sum(min(s, cap) for _, s in ended)
-        counted = sum(min(s, cap) if solved else cap for solved, s in ended)  # unsolved: T_cap
-        remaining = len(spec.seeds) - len(ended)
+        minutes = [(solved, s / 60.0) for solved, s in ended]
         return {
             "minutes": (spent + min(seconds, cap)) / 60.0,
             "progress": solved_now + fraction,
-            "objective": (counted + cap * remaining) / 60.0 / len(spec.seeds),
+            "objective": objective(minutes, len(spec.seeds), spec.time_cap),
             "seeds_done": len(ended),
             "episodes": episodes,
         }
@@ -281,6 +281,14 @@ def run_candidate(config: dict[str, Any]) -> None:
     reporter.close()
 
 
+def objective(ended: Sequence[tuple[bool, float]], seeds: int, time_cap: float) -> float:
+    """The search's objective: the mean over `seeds` seeds of min(minutes to solve, T_cap),
+    from (solved, minutes) of the seeds that ended; T_cap for a seed not solved, and for each
+    seed that did not end (a candidate stopped early)."""
+    counted = [min(m, time_cap) if solved else time_cap for solved, m in ended]
+    return (sum(counted) + time_cap * (seeds - len(counted))) / seeds
+
+
 def _seed_state(run_dir: Path, time_cap: float) -> tuple[bool, float] | None:
     """(solved, training seconds) of a seed's run that has ended: solved, out of episodes, or
     stopped at the time cap; None while it can go on."""
@@ -300,66 +308,39 @@ def _seed_state(run_dir: Path, time_cap: float) -> tuple[bool, float] | None:
 def run_search(search_dir: Path, spec: SearchSpec, max_concurrent: int | None,
                cpus_per_trial: float, resume: bool, pin: bool) -> int:  # fmt: skip
     """Run (or continue) the search through Ray Tune; return how many trials failed."""
+    import optuna
     from ray import tune
     from ray.tune.search.optuna import OptunaSearch
 
     from tools.sweeping.asha import RecordingASHA
-    from tools.sweeping.runner import MAX_FAILURES, REPORT_EVERY
-
-    trainable = tune.with_resources(run_candidate, {"cpu": cpus_per_trial})
-    tune_dir = search_dir / TUNE_DIR
-    if resume and tune.Tuner.can_restore(str(tune_dir)):
-        tuner = tune.Tuner.restore(
-            str(tune_dir), trainable=trainable, resume_unfinished=True, resume_errored=True
-        )
-        return tuner.fit().num_errors
-    if tune_dir.exists():  # the driver died before Tune wrote its state: start it again
-        from training.log import free_name
-
-        tune_dir.rename(free_name(tune_dir.with_name(f"{TUNE_DIR}.unrestorable")))
-    import optuna
+    from tools.sweeping.runner import REPORT_EVERY, experiment_config, fit_experiment
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trainable = tune.with_resources(run_candidate, {"cpu": cpus_per_trial})
     cap = spec.time_cap
-    tuner = tune.Tuner(
+    return fit_experiment(search_dir, trainable, resume, lambda: tune.Tuner(
         trainable,
-        param_space={
-            "search": tune_space(spec.space),
-            "search_dir": str(search_dir),
-            "pin": pin,
-        },
+        param_space={"search": tune_space(spec.space), "search_dir": str(search_dir), "pin": pin},
         tune_config=tune.TuneConfig(
             search_alg=OptunaSearch(
                 metric="objective", mode="min", sampler=optuna.samplers.TPESampler(seed=0)
             ),
             scheduler=RecordingASHA(
-                str(search_dir),
-                time_attr="minutes",
-                metric="progress",
-                mode="max",
-                max_t=cap * len(spec.seeds),
-                grace_period=cap * GRACE_SHARE,
+                str(search_dir), time_attr="minutes", metric="progress", mode="max",
+                max_t=cap * len(spec.seeds), grace_period=cap * GRACE_SHARE,
                 reduction_factor=REDUCTION_FACTOR,
-            ),  # fmt: skip
+            ),
             num_samples=spec.samples,
             max_concurrent_trials=max_concurrent,
             reuse_actors=False,
             trial_name_creator=candidate_name,
             trial_dirname_creator=candidate_name,
         ),
-        run_config=tune.RunConfig(
-            name=TUNE_DIR,
-            storage_path=str(search_dir),
-            failure_config=tune.FailureConfig(max_failures=MAX_FAILURES),
-            progress_reporter=tune.CLIReporter(
-                metric_columns={"minutes": "minutes", "objective": "objective"},
-                max_report_frequency=REPORT_EVERY,
-            ),
-            log_to_file=True,
-            verbose=1,
-        ),
-    )
-    return tuner.fit().num_errors
+        run_config=experiment_config(search_dir, tune.CLIReporter(
+            metric_columns={"minutes": "minutes", "objective": "objective"},
+            max_report_frequency=REPORT_EVERY,
+        )),
+    ))  # fmt: skip
 
 
 def candidate_name(trial: Any) -> str:

@@ -10,8 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from tools.sweeping.search import RUNS_DIR, STOPPED_FILE, SearchSpec, _seed_state, read_search
-from tools.sweeping.spec import SWEEP_DEFAULTS, Trial
+from tools.sweeping.search import (
+    RUNS_DIR,
+    STOPPED_FILE,
+    SearchSpec,
+    _seed_state,
+    objective,
+    read_search,
+)
+from tools.sweeping.spec import SWEEP_DEFAULTS, Trial, as_typed
 from tools.sweeping.study import read_run
 from tools.sweeping.summary import write_csv
 from training.checkpoints import atomic_path
@@ -24,7 +31,6 @@ class Candidate:
     key: str
     values: dict[str, str]  # the searched settings
     started: float  # when its first run folder was made (orders the candidates)
-    seeds: list[int]
     solved: list[bool]  # per seed that ended
     minutes: list[float]  # per seed that ended: training minutes (capped)
     episodes: list[int]  # per seed started
@@ -32,12 +38,9 @@ class Candidate:
     stopped_early: bool = False  # by ASHA (an incomplete candidate it did not stop: unfinished)
 
     def objective(self, spec: SearchSpec) -> float:
-        """Mean over the seeds of min(minutes to solve, T_cap); T_cap for any other seed."""
-        per_seed = [
-            m if s else spec.time_cap for s, m in zip(self.solved, self.minutes, strict=True)
-        ]
-        per_seed += [spec.time_cap] * (len(spec.seeds) - len(per_seed))
-        return float(np.mean(np.minimum(per_seed, spec.time_cap)))
+        """search.objective of the seeds that ended."""
+        ended = list(zip(self.solved, self.minutes, strict=True))
+        return objective(ended, len(spec.seeds), spec.time_cap)
 
 
 def read_candidates(search_dir: Path, spec: SearchSpec) -> list[Candidate]:
@@ -54,9 +57,9 @@ def read_candidates(search_dir: Path, spec: SearchSpec) -> list[Candidate]:
         if not (first / "config.json").exists():
             continue
         config = load_config(first)
-        values = {k: _typed(config[k]) for k in spec.space}
-        candidate = Candidate(key, values, (first / "config.json").stat().st_mtime, spec.seeds,
-                              [], [], [], True)  # fmt: skip
+        values = {k: as_typed(config[k]) for k in spec.space}
+        candidate = Candidate(key, values, (first / "config.json").stat().st_mtime, [], [], [],
+                              True)  # fmt: skip
         for seed in spec.seeds:
             run_dir = runs / f"{key},seed={seed}"
             if (run_dir / "config.json").exists():
@@ -70,12 +73,6 @@ def read_candidates(search_dir: Path, spec: SearchSpec) -> list[Candidate]:
         candidate.stopped_early = not candidate.complete and key in stopped
         candidates.append(candidate)
     return sorted(candidates, key=lambda c: c.started)
-
-
-def _typed(value: object) -> str:
-    from tools.sweeping.spec import as_typed
-
-    return as_typed(value)
 
 
 def search_table(spec: SearchSpec, candidates: list[Candidate]) -> pd.DataFrame:

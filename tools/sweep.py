@@ -268,14 +268,12 @@ def _main(argv: Sequence[str] | None) -> int:
         f"seeds) on {spec.env_name} -> {sweep_dir}",
         flush=True,
     )
-    started = time.perf_counter()
     failed = _run_on_ray(
-        args, sweep_dir, address, lambda: write_spec(sweep_dir, spec),
+        "sweep", args, sweep_dir, address, lambda: write_spec(sweep_dir, spec),
         lambda pin: run_sweep(
             sweep_dir, spec, args.max_concurrent, args.cpus_per_trial, args.resume, pin
         ),
     )  # fmt: skip
-    print(f"sweep ran {(time.perf_counter() - started) / 60:.1f} min", flush=True)
     outcomes = _write_report(sweep_dir, spec, args.evaluate)
     unfinished = [o.trial.key for o in outcomes if not o.finished]
     if not unfinished:
@@ -376,14 +374,12 @@ def _search(args: argparse.Namespace) -> int:
         f"-> {search_dir}",
         flush=True,
     )
-    started = time.perf_counter()
     failed = _run_on_ray(
-        args, search_dir, address, lambda: write_search(search_dir, spec),
+        "search", args, search_dir, address, lambda: write_search(search_dir, spec),
         lambda pin: run_search(
             search_dir, spec, args.max_concurrent, args.cpus_per_trial, args.resume, pin
         ),
     )  # fmt: skip
-    print(f"search ran {(time.perf_counter() - started) / 60:.1f} min", flush=True)
     candidates = report_search(search_dir)
     unfinished = [c.key for c in candidates if not c.complete and not c.stopped_early]
     if unfinished or len(candidates) < spec.samples or failed:
@@ -406,14 +402,17 @@ def _checked_address(args: argparse.Namespace, configs: Sequence[RunConfig]) -> 
 
 
 def _run_on_ray(
+    what: str,
     args: argparse.Namespace,
     folder: Path,
     address: str | None,
     record: Callable[[], None],
     run_trials: Callable[[bool], int],
 ) -> int:
-    """Start Ray, `record()` what is run (a new sweep or search), `run_trials(pin)`, stop Ray;
-    return how many trials failed for good. Local one-CPU trials pin themselves to a core."""
+    """Start Ray, `record()` what is run (a new sweep or search), `run_trials(pin)`, stop Ray,
+    say how long `what` ran; return how many trials failed for good. Local one-CPU trials pin
+    themselves to a core."""
+    started = time.perf_counter()
     try:
         print(f"Ray: {start_ray(address, args.cpus_per_trial)}", flush=True)
         (folder / RUNS_DIR).mkdir(parents=True, exist_ok=True)  # once Ray runs, not before
@@ -429,6 +428,7 @@ def _run_on_ray(
     finally:
         if "ray" in sys.modules:
             sys.modules["ray"].shutdown()
+        print(f"{what} ran {(time.perf_counter() - started) / 60:.1f} min", flush=True)
 
 
 def _write_report(sweep_dir: Path, spec: Spec, evaluate: int | None) -> list[Outcome]:

@@ -189,7 +189,8 @@ class SACAgent(AgentFiles):
             optimizer.build(self._trained_weights(name))
 
     def _compile_learn(self, jit_compile: bool) -> None:
-        """Trace the K-update call once (compiled by XLA unless `jit_compile` is False)."""
+        """Define the K-update call (compiled by XLA unless `jit_compile` is False); it is traced
+        once, at the first compiled learn, so that an agent that only acts never traces it."""
         n_actions = self.n_actions
         block = (None, self.batch_size)
         signature = (
@@ -214,7 +215,7 @@ class SACAgent(AgentFiles):
             input_signature=signature,
             jit_compile=jit_compile,
         )
-        self._compiled_learn = self._learn_function.get_concrete_function()  # traced once
+        self._compiled_learn = None
 
     def network(self, name: str) -> keras.Model:
         """One of `network_names` (NETWORK_NAMES, and AVERAGE_ACTOR with average_actor > 0)."""
@@ -347,6 +348,8 @@ class SACAgent(AgentFiles):
             losses, finite = self._run_updates(*batch)
             self._numpy_actor = self._numpy_average = None
         else:
+            if self._compiled_learn is None:
+                self._compiled_learn = self._learn_function.get_concrete_function()
             losses, finite, (weights, *average) = self._compiled_learn(*batch)
             self._numpy_actor = NumpyActor(self.actor, [w.numpy() for w in weights])
             self._numpy_average = (

@@ -63,15 +63,17 @@ class SeededGlobalRandom:
 
 def _median_and_iqm(scores: np.ndarray) -> np.ndarray:
     """Median and IQM of each column of a (runs x measures) array."""
-    from rliable import metrics
+    return np.array([f(scores[:, j]) for j in range(scores.shape[1]) for f in (_median, iqm)])
 
-    return np.array(
-        [
-            f(scores[:, [j]])
-            for j in range(scores.shape[1])
-            for f in (_median, metrics.aggregate_iqm)
-        ]
-    )
+
+def iqm(scores: np.ndarray) -> float:
+    """The interquartile mean: the mean of what is left once a quarter of the values is cut off
+    each end (rounded down), exactly as rliable's aggregate_iqm (scipy's trim_mean) computes it,
+    without their per-call overhead, which was most of a report's 10,000-resample bootstrap."""
+    values = np.ravel(scores)
+    cut = int(0.25 * len(values))
+    kept = np.partition(values, (cut, len(values) - cut - 1))[cut : len(values) - cut]
+    return float(kept.mean())
 
 
 def _median(scores: np.ndarray) -> float:

@@ -58,6 +58,12 @@ def space_file(folder: Path, text: str = SPACE) -> Path:
         ("algo: {choice: [sac1, sac9]}", "choice of --algo must be sac1 or sac2"),
         ("- 1\n- 2", "space.yaml: expected settings, each mapped to a distribution"),
         ("gamma: {uniform: [0.9, 0.99]", "--search: cannot read"),
+        ("policy_delay: {choice: [1, 3]}", "choice of --policy_delay applies to --algo crossq"),
+        ("policy_delay: {choice: [1, 3], when: crossq}", "policy_delay: when takes {setting"),
+        ("tau: {choice: [0.01], when: {colour: 1}}", "tau: when: colour is not another setting"),
+        ("tau: {choice: [0.01], when: {tau: 0.1}}", "tau: when: tau is not another setting"),
+        ("tau: {choice: [0.01], when: {algo: []}}", "tau: when: algo takes a value or a list"),
+        ("tau: {choice: [0.1], when: {algo: sac9}}", "choice of --algo must be sac1 or sac2"),
     ],
 )
 def test_a_space_that_cannot_be_searched_is_one_line_before_anything_starts(
@@ -114,6 +120,35 @@ def test_a_search_asked_for_wrongly_is_one_line(tmp_path, capsys, args, message)
     code = call_main(sweep.main, *args, "--name", "s", "--storage", tmp_path)
     assert code == 2
     assert message in error_line(capsys, PROG)
+
+
+def test_an_entry_with_when_applies_only_to_the_candidates_it_names(tmp_path):
+    """policy_delay searched for crossq alone: a sac2 candidate runs without it, and differs
+    from another sac2 candidate only by a value that does not apply: the same candidate."""
+    text = "algo: {choice: [sac2, crossq]}\npolicy_delay: {choice: [1, 3], when: {algo: crossq}}\n"
+    spec = search_module.build_search(
+        space_file(tmp_path, text), "cartpole", [0], [], None, 2, None
+    )
+    assert spec.space["policy_delay"]["when"] == {"algo": ["crossq"]}
+    crossq = spec.applicable({"algo": "crossq", "policy_delay": "3"})
+    assert crossq == {"algo": "crossq", "policy_delay": "3"}
+    assert spec.config(crossq, 0).policy_delay == 3
+    sac2 = spec.applicable({"algo": "sac2", "policy_delay": "3"})
+    assert sac2 == {"algo": "sac2"} and spec.config(sac2, 0).policy_delay == 1
+    assert spec.candidate_key(sac2) == spec.candidate_key(
+        spec.applicable({"algo": "sac2", "policy_delay": "1"})
+    )
+    # A condition on a setting the search does not vary: its base value decides.
+    only = search_module.build_search(
+        space_file(tmp_path, "tau: {choice: [0.01, 0.02], when: {algo: [sac1, sac2]}}"),
+        "cartpole", [0], [], None, 2, None,
+    )  # fmt: skip
+    assert only.applicable({"tau": "0.02"}) == {"tau": "0.02"}  # the default algo: sac1
+    crossq_base = search_module.build_search(
+        space_file(tmp_path, "tau: {choice: [0.01, 0.02], when: {algo: [sac1, sac2]}}"),
+        "cartpole", [0], ["algo=crossq"], None, 2, None,
+    )  # fmt: skip
+    assert crossq_base.applicable({"tau": "0.02"}) == {}
 
 
 def test_the_objective_counts_t_cap_for_every_seed_not_solved():

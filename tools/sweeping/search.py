@@ -6,6 +6,11 @@ The space file maps settings of main.py to distributions:
     layer1_size: {choice: [64, 128, 256]}
     tau: {uniform: [0.005, 0.05]}
     update_every: {randint: [1, 4]}       # whole numbers 1 to 4, both included
+    policy_delay: {choice: [1, 3], when: {algo: crossq}}
+
+An entry with `when` applies only to the candidates whose settings have those values (a value,
+or a list of the values it applies with); the others run without it (the setting's base value)
+and do not differ by it: their folder, their row in search.csv and best.yaml leave it out.
 
 Optuna's TPE sampler (through Tune's OptunaSearch) proposes the candidates: each a value of
 every setting of the space, over the search's base settings (--recipe, --set). A candidate is
@@ -45,6 +50,7 @@ SEARCH_FILE = "search.json"
 STOPPED_FILE = "stopped.txt"  # the candidates ASHA stopped (tools/sweeping/asha.py)
 SEARCH_FORMAT = 1
 DISTRIBUTIONS = ("choice", "uniform", "loguniform", "randint")
+WHEN = "when"  # an entry's condition: {setting: [values it applies with]}
 # T_cap, training-loop minutes per seed, by environment (--time_cap overrides): about twice
 # what the reference settings take on a seed that solves late.
 TIME_CAPS = {
@@ -72,6 +78,16 @@ class SearchSpec:
         """A candidate's name: its values' digest (the same values, the same folder)."""
         text = json.dumps({k: values[k] for k in sorted(values)})
         return "c" + hashlib.sha1(text.encode()).hexdigest()[:10]
+
+    def applicable(self, chosen: dict[str, str]) -> dict[str, str]:
+        """The sampled values that apply: without those whose `when` the candidate fails."""
+        defaults = {f.name: as_typed(f.default) for f in settings()}
+
+        def holds(when: dict[str, list[str]]) -> bool:
+            base = {**defaults, **self.fixed, **chosen}
+            return all(base[k] in values for k, values in when.items())
+
+        return {k: v for k, v in chosen.items() if holds(self.space[k].get(WHEN, {}))}
 
     def values(self, chosen: dict[str, str], seed: int) -> dict[str, str]:
         """Every setting of a candidate's run of `seed` (as on the command line)."""
@@ -110,10 +126,12 @@ def build_search(
     )
     # Each value over the base (a recipe's values of the other searched settings included).
     checked = SearchSpec(spec.env_name, spec.seeds, base.fixed, space, samples, spec.time_cap)
-    for key, (kind, arguments) in ((k, next(iter(d.items()))) for k, d in space.items()):
+    for key, entry in space.items():
+        kind, arguments = distribution(entry)
+        when = {k: values[0] for k, values in entry.get(WHEN, {}).items()}
         for value in arguments:
             try:
-                checked.config({key: as_typed(value)}, seeds[0])
+                checked.config({**when, key: as_typed(value)}, seeds[0])
             except ConfigError as exc:
                 raise ToolError(f"{space_path.name}: {kind} of {exc}") from None
     return spec
@@ -144,8 +162,15 @@ def read_space(path: Path) -> dict[str, dict[str, list[Any]]]:
         where = f"{path.name}: {key}"
         if key not in known or key in NOT_SEARCHED:
             raise ToolError(f"{where}: not a setting a search can vary (main.py --help)")
+        entry = dict(entry) if isinstance(entry, dict) else None
+        when = None
+        if entry is not None and WHEN in entry:
+            when = _read_when(where, entry.pop(WHEN), key, known)
         if not (isinstance(entry, dict) and len(entry) == 1):
-            raise ToolError(f"{where}: expected one of {{{', '.join(DISTRIBUTIONS)}: [...]}}")
+            raise ToolError(
+                f"{where}: expected one of {{{', '.join(DISTRIBUTIONS)}: [...]}}, and "
+                f"optionally {WHEN}: {{setting: value}}"
+            )
         kind, arguments = next(iter(entry.items()))
         if kind not in DISTRIBUTIONS:
             raise ToolError(f"{where}: unknown distribution {kind!r} ({', '.join(DISTRIBUTIONS)})")
@@ -156,8 +181,28 @@ def read_space(path: Path) -> dict[str, dict[str, list[Any]]]:
                 raise ToolError(f"{where}: choice repeats a value")
         else:
             _check_range(where, kind, arguments, known[key])
-        space[str(key)] = {kind: arguments}
+        space[str(key)] = {kind: arguments, **({WHEN: when} if when else {})}
     return space
+
+
+def _read_when(where: str, when: Any, key: str, known: dict[str, Any]) -> dict[str, list[str]]:
+    """An entry's `when` as {setting: [values as typed]}."""
+    if not isinstance(when, dict) or not when:
+        raise ToolError(f"{where}: {WHEN} takes {{setting: value or [values]}}")
+    out = {}
+    for name, values in when.items():
+        if name not in known or name == key:
+            raise ToolError(f"{where}: {WHEN}: {name} is not another setting")
+        values = values if isinstance(values, list) else [values]
+        if not values:
+            raise ToolError(f"{where}: {WHEN}: {name} takes a value or a list of values")
+        out[str(name)] = [as_typed(v) for v in values]
+    return out
+
+
+def distribution(entry: dict[str, Any]) -> tuple[str, list[Any]]:
+    """An entry's (distribution, arguments), without its condition."""
+    return next((k, v) for k, v in entry.items() if k != WHEN)
 
 
 def _check_range(where: str, kind: str, bounds: list[Any], field: Any) -> None:
@@ -181,7 +226,7 @@ def tune_space(space: dict[str, dict[str, list[Any]]]) -> dict[str, Any]:
 
     made = {}
     for key, entry in space.items():
-        kind, arguments = next(iter(entry.items()))
+        kind, arguments = distribution(entry)
         if kind == "choice":
             made[key] = tune.choice(arguments)
         elif kind == "randint":
@@ -216,9 +261,9 @@ def is_search(folder: Path) -> bool:
 # ---- a candidate: a Tune trial ---------------------------------------------------------------
 
 
-def candidate_values(config: dict[str, Any]) -> dict[str, str]:
-    """A Tune trial's sampled values, as they would be typed."""
-    return {k: as_typed(v) for k, v in config["search"].items()}
+def candidate_values(config: dict[str, Any], spec: SearchSpec) -> dict[str, str]:
+    """A Tune trial's sampled values that apply, as they would be typed."""
+    return spec.applicable({k: as_typed(v) for k, v in config["search"].items()})
 
 
 def run_candidate(config: dict[str, Any]) -> None:
@@ -234,7 +279,7 @@ def run_candidate(config: dict[str, Any]) -> None:
     spec = read_search(search_dir)
     if config.get("pin"):
         pin_to_a_free_core()
-    values = candidate_values(config)
+    values = candidate_values(config, spec)
     key = spec.candidate_key(values)
     cap = spec.time_cap * 60.0
     ended: list[tuple[bool, float]] = []  # per seed done: solved, seconds (capped)
@@ -347,4 +392,4 @@ def candidate_name(trial: Any) -> str:
     """A Tune trial's name and folder: its candidate's key. tune/tuner.pkl refers to this
     function by its module and name: keep both."""
     spec = read_search(Path(trial.config["search_dir"]))
-    return spec.candidate_key(candidate_values(trial.config))
+    return spec.candidate_key(candidate_values(trial.config, spec))

@@ -57,7 +57,7 @@ def read_candidates(search_dir: Path, spec: SearchSpec) -> list[Candidate]:
         if not (first / "config.json").exists():
             continue
         config = load_config(first)
-        values = {k: as_typed(config[k]) for k in spec.space}
+        values = spec.applicable({k: as_typed(config[k]) for k in spec.space})
         candidate = Candidate(key, values, (first / "config.json").stat().st_mtime, [], [], [],
                               True)  # fmt: skip
         for seed in spec.seeds:

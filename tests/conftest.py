@@ -39,7 +39,9 @@ def pytest_collection_finish(session):
         return
     if any(item.name == SOLVE_TEST for item in session.items):
         folder = Path(tempfile.mkdtemp(prefix="cartpole-solve-"))
-        _solve["run"] = Background(folder, "--save_dir", folder / "run", *SOLVE_ARGS)
+        _solve["run"] = Background(
+            folder, "--save_dir", folder / "run", *SOLVE_ARGS, low_priority=True
+        )
     # The reference runs (tests/test_reference_logs.py) start with the session too.
     if any(item.name.startswith(REFERENCE_TEST) for item in session.items):
         from tests.test_reference_logs import start_all

@@ -283,12 +283,18 @@ def signal_during_recording(monkeypatch: Any, step: int, signum: int) -> None:
     monkeypatch.setattr(training.loop, "make_environment", make_environment)
 
 
+def yield_the_cpu() -> None:
+    """For a run started with the session (preexec_fn): the lowest CPU priority, so that it
+    takes what the tests leave idle instead of slowing them down. Priority changes no result."""
+    os.nice(19)
+
+
 class Background:
     """main.py started now in a subprocess, its output going to files; `wait()` returns its
     exit code, stdout and stderr. Long runs overlap with the tests that run meanwhile (this
-    machine has two cores, and most tests keep one busy)."""
+    machine has two cores, and most tests keep one busy); `low_priority` ones yield the CPU."""
 
-    def __init__(self, folder: Path, *args: str | Path) -> None:
+    def __init__(self, folder: Path, *args: str | Path, low_priority: bool = False) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self.out = open(folder / "stdout.txt", "w+")
@@ -296,6 +302,7 @@ class Background:
         self.process = subprocess.Popen(
             [sys.executable, str(REPO / "main.py"), *map(str, args)],
             cwd=REPO, env=subprocess_env(), stdout=self.out, stderr=self.err, text=True,
+            preexec_fn=yield_the_cpu if low_priority else None,
         )  # fmt: skip
 
     def wait(self, timeout: float) -> tuple[int, str, str]:

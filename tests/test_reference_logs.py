@@ -37,7 +37,14 @@ import h5py
 import numpy as np
 import pytest
 
-from tests.run_helpers import REFERENCE_LOGS, REPO, cpu_model, read_log, subprocess_env
+from tests.run_helpers import (
+    REFERENCE_LOGS,
+    REPO,
+    cpu_model,
+    read_log,
+    subprocess_env,
+    yield_the_cpu,
+)
 from training import checkpoints as ckpt
 from training.config import AVERAGE_WARMUP
 from training.loop import PUSH_STREAM
@@ -85,7 +92,7 @@ def start(name: str, folder: Path) -> subprocess.Popen:
         [sys.executable, str(REPO / "main.py"), "--save_dir", str(folder / name), *RUNS[name],
          *COMMON],
         cwd=REPO, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True,
+        text=True, preexec_fn=yield_the_cpu,
     )  # fmt: skip
 
 

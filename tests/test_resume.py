@@ -35,7 +35,7 @@ from training import checkpoints as ckpt
 
 # The runs that are killed, or whose disk fills up, and the uninterrupted run they must match:
 # short episodes and a checkpoint after each, so that a kill can land anywhere.
-CRASH_EPISODES = 36
+CRASH_EPISODES = 20
 CRASH_RUN = flags({**TINY_SETTINGS, "max_steps": 10, "n_games": CRASH_EPISODES, "no_record": True})
 
 

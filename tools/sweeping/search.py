@@ -81,13 +81,12 @@ class SearchSpec:
 
     def applicable(self, chosen: dict[str, str]) -> dict[str, str]:
         """The sampled values that apply: without those whose `when` the candidate fails."""
-        defaults = {f.name: as_typed(f.default) for f in settings()}
-
-        def holds(when: dict[str, list[str]]) -> bool:
-            base = {**defaults, **self.fixed, **chosen}
-            return all(base[k] in values for k, values in when.items())
-
-        return {k: v for k, v in chosen.items() if holds(self.space[k].get(WHEN, {}))}
+        base = {**{f.name: as_typed(f.default) for f in settings()}, **self.fixed, **chosen}
+        return {
+            k: v
+            for k, v in chosen.items()
+            if all(base[name] in values for name, values in self.space[k].get(WHEN, {}).items())
+        }
 
     def values(self, chosen: dict[str, str], seed: int) -> dict[str, str]:
         """Every setting of a candidate's run of `seed` (as on the command line)."""

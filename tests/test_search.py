@@ -18,7 +18,7 @@ from tests.test_sweep import _kill_session, ray_tmp  # noqa: F401 (a fixture)
 from tests.tool_helpers import call_main, error_line
 from tools import sweep
 from tools.sweeping import search as search_module
-from tools.sweeping.search_report import Candidate, best_recipe, read_candidates
+from tools.sweeping.search_report import Candidate, best_recipe, read_candidates, search_table
 from training import checkpoints as ckpt
 from training.recipe import load_recipe
 
@@ -149,6 +149,22 @@ def test_an_entry_with_when_applies_only_to_the_candidates_it_names(tmp_path):
         "cartpole", [0], ["algo=crossq"], None, 2, None,
     )  # fmt: skip
     assert crossq_base.applicable({"tau": "0.02"}) == {}
+
+
+def test_search_csv_orders_its_columns_as_the_space_file(tmp_path):
+    """A conditional entry's column stays where the space file puts it, empty for the
+    candidates it does not apply to, even when the first candidate lacks it."""
+    text = "algo: {choice: [sac2, crossq]}\npolicy_delay: {choice: [1, 3], when: {algo: crossq}}\n"
+    text += "actor_lr: {choice: [0.001, 0.002]}\n"
+    spec = search_module.build_search(
+        space_file(tmp_path, text), "cartpole", [0], [], None, 2, None
+    )
+    sac2 = Candidate("c1", {"algo": "sac2", "actor_lr": "0.001"}, 0.0, [True], [1.0], [40], True)
+    crossq = Candidate("c2", {"algo": "crossq", "policy_delay": "3", "actor_lr": "0.002"}, 1.0,
+                       [True], [0.5], [30], True)  # fmt: skip
+    table = search_table(spec, [sac2, crossq])
+    assert list(table.columns[:5]) == ["candidate", "key", "algo", "policy_delay", "actor_lr"]
+    assert table["policy_delay"].isna().tolist() == [True, False]
 
 
 def test_the_objective_counts_t_cap_for_every_seed_not_solved():

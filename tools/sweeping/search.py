@@ -34,6 +34,7 @@ import hashlib
 import json
 import math
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -360,6 +361,9 @@ def run_search(search_dir: Path, spec: SearchSpec, max_concurrent: int | None,
     from tools.sweeping.runner import REPORT_EVERY, experiment_config, fit_experiment
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    # A candidate resumed from its checkpoint reports again the steps it had reported; Optuna
+    # keeps the first value of each step and would warn once per repeat.
+    warnings.filterwarnings("ignore", message="The reported value is ignored", category=UserWarning)
     trainable = tune.with_resources(run_candidate, {"cpu": cpus_per_trial})
     cap = spec.time_cap
     return fit_experiment(search_dir, trainable, resume, lambda: tune.Tuner(

@@ -88,7 +88,11 @@ def search_table(spec: SearchSpec, candidates: list[Candidate]) -> pd.DataFrame:
             "stopped_early": c.stopped_early,
             "complete": c.complete,
         })  # fmt: skip
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    # The space file's order (a conditional entry's column would otherwise come last).
+    searched = [k for k in spec.space if k in table.columns]
+    rest = [k for k in table.columns if k not in searched and k not in ("candidate", "key")]
+    return table[["candidate", "key", *searched, *rest]] if rows else table
 
 
 def best_candidate(spec: SearchSpec, candidates: list[Candidate]) -> Candidate | None:

@@ -14,7 +14,7 @@ or search settings for the fastest solve (--search).
                                                    # ... and finished runs (shipped results)
     python tools/sweep.py --archive sweeps/samples --out results/sweeps/samples
                                                    # a small copy that --report still reads
-    python tools/sweep.py --search spaces/cartpole.yaml --samples 40 --env_name cartpole \
+    python tools/sweep.py --search spaces/cartpole.yaml --samples 40 --env_name cartpole \\
         --seeds 100 101 --name cartpole-search     # Optuna + ASHA: fastest to solve
     python tools/sweep.py --name cartpole-search --resume   # continue it
     python main.py --recipe sweeps/cartpole-search/best.yaml --seed 0   # its best candidate

@@ -4,6 +4,7 @@ recipe that could not make a run is refused in one line naming the file and the 
 
 from __future__ import annotations
 
+import csv
 import importlib.resources
 from pathlib import Path
 
@@ -20,6 +21,9 @@ SHIPPED = [
     "cartpole", "standing", "standing-robust", "bolla-rolla", "bolla-rolla-upright",
     "bolla-rolla-upright-robust",
 ]  # fmt: skip
+# The fast recipes, each found by a search whose report is in results/sweeps/<folder>/search
+# and verified on fresh seeds in results/sweeps/<folder>: recipe -> folder.
+FAST = {"cartpole-fast": "cartpole-fast", "cartpole-fast-sac2": "cartpole-fast"}
 # Settings that do not change what a run learns, left out of the comparison with the shipped
 # results (and out of the recipes): where checkpoints and recordings go and how often, how the
 # run is watched, the threads (runs repeat exactly across thread settings). Every one may change
@@ -38,14 +42,42 @@ def test_the_run_only_settings_are_the_resumable_ones_but_the_budget():
 
 
 def test_there_is_one_recipe_per_shipped_result_named_like_its_folder():
-    assert sorted(p.stem for p in RECIPES.glob("*.yaml")) == sorted(SHIPPED) == recipe_names()
+    names = sorted([*SHIPPED, *FAST])
+    assert sorted(p.stem for p in RECIPES.glob("*.yaml")) == names == recipe_names()
     for name in SHIPPED:
         assert (REPO / "results" / f"{name}-seed0" / "config.json").is_file(), name
+    for folder in FAST.values():
+        assert (REPO / "results" / "sweeps" / folder / "search" / "search.csv").is_file(), folder
     # The installed package data is the repository's folder (pip install -e .).
     installed = importlib.resources.files("training.recipes")
     assert sorted(p.name for p in installed.iterdir() if p.name.endswith(".yaml")) == sorted(
-        f"{name}.yaml" for name in SHIPPED
+        f"{name}.yaml" for name in names
     )
+
+
+@pytest.mark.parametrize("name", sorted(FAST))
+def test_a_fast_recipe_is_its_searchs_best_candidate_of_its_update(name):
+    """A fast recipe holds the values of the best complete candidate of its search that uses
+    its update (`algo`), to 3 significant digits; CrossQ's leaves tau out (it has no target
+    networks). Its header names the search and the verification."""
+    folder = REPO / "results" / "sweeps" / FAST[name]
+    text = (RECIPES / f"{name}.yaml").read_text(encoding="utf-8")
+    header = " ".join(line for line in text.splitlines() if line.startswith("#"))
+    assert f"results/sweeps/{FAST[name]}/search" in header and f"--recipe {name}" in header
+    values = yaml.safe_load(text)
+    with open(folder / "search" / "search.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["complete"] == "True"]
+    best = min((r for r in rows if r["algo"] == values["algo"]),
+               key=lambda r: float(r["objective_minutes"]))  # fmt: skip
+    searched = [k for k in rows[0] if k in RunConfig().to_dict() and best[k] != ""]
+    if values["algo"] == "crossq":
+        searched.remove("tau")
+    resolved = RunConfig.from_mapping(with_recipe({"recipe": name, "seed": "0"}), COMMAND_LINE)
+    for key in searched:
+        found = yaml.safe_load(best[key])
+        expected = pytest.approx(found, rel=5e-3) if isinstance(found, float) else found
+        assert getattr(resolved, key) == expected, (name, key)
+    assert not values.keys() - {*searched, "env_name", "n_games"}, "only searched settings"
 
 
 @pytest.mark.parametrize("name", SHIPPED)
@@ -116,7 +148,7 @@ def test_a_name_no_recipe_has_lists_the_recipes_in_one_line(tmp_path):
         load_recipe("standing-robustt")
     assert str(error.value) == (
         "--recipe: no recipe named 'standing-robustt'; the recipes are "
-        f"{', '.join(sorted(SHIPPED))} (or give the path of a .yaml file)"
+        f"{', '.join(sorted([*SHIPPED, *FAST]))} (or give the path of a .yaml file)"
     )
     with pytest.raises(ConfigError, match=r"^--recipe: \S+/gone.yaml does not exist$"):
         load_recipe(str(tmp_path / "gone.yaml"))

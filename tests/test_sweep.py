@@ -443,6 +443,8 @@ def test_a_tiny_sweep_writes_its_tables_plot_and_run_folders(reference):
         assert row["episodes"] == "6" and row["episodes_to_solve"] == ""
         assert int(row["total_steps"]) > 6 and float(row["wall_time"]) > 0
         assert float(row["final_avg_score"]) > 0
+        # Its worker's peak resident memory (a TensorFlow process holds a few hundred MB).
+        assert 100 < float(row["peak_memory_mb"]) < 4000
     summary = read_csv(reference / "summary.csv")
     assert [r["setting"] for r in summary] == ["policy_samples=1", "policy_samples=2"]
     for row in summary:
@@ -451,6 +453,8 @@ def test_a_tiny_sweep_writes_its_tables_plot_and_run_folders(reference):
         assert float(row["episodes_median"]) == float(row["episodes_iqm_high"]) == 6.0
         assert float(row["minutes_iqm_low"]) <= float(row["minutes_iqm"])
         assert float(row["minutes_iqm"]) <= float(row["minutes_iqm_high"])
+        peaks = [float(r["peak_memory_mb"]) for r in trials if r["setting"] == row["setting"]]
+        assert float(row["peak_memory_mb_max"]) == max(peaks)
     assert (reference / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert json.loads((reference / "sweep.json").read_text())["seeds"] == [0, 1]
 
@@ -743,7 +747,7 @@ def test_an_archive_is_small_and_reports_and_evaluates_as_the_sweep(reference, t
         files = {p.name for p in (archive / "runs" / key).rglob("*") if p.is_file()}
         assert files == {
             "config.json", "train_log.csv", "train.png", "checkpoint_ep6.json",
-            ckpt.TRAINING_STATE_FILE, "actor.weights.h5",
+            ckpt.TRAINING_STATE_FILE, "actor.weights.h5", "peak_memory_mb.txt",
         }  # fmt: skip
     source = sum(p.stat().st_size for p in (reference / "runs").rglob("*") if p.is_file())
     copied = sum(p.stat().st_size for p in archive.rglob("*") if p.is_file())

@@ -6,14 +6,14 @@ from pathlib import Path
 
 from tools._common import ToolError, warn
 from tools.sweeping.spec import PROG, RUNS_DIR, SPEC_FILE, read_spec
-from tools.sweeping.study import read_outcome
+from tools.sweeping.study import PEAK_MEMORY_FILE, read_outcome
 
 
 def archive_sweep(sweep_dir: Path, out_dir: Path) -> list[str]:
     """Copy of the sweep in `sweep_dir` what its report and evaluation read into the new folder
     `out_dir`: sweep.json and, of every finished trial, config.json, train_log.csv, train.png,
-    the final checkpoint's manifest and training state, and its policy as actor.weights.h5
-    (below a megabyte per trial). The copy is a sweep folder --report [--evaluate] reads, each
+    its peak memory, the final checkpoint's manifest and training state, and its policy as
+    actor.weights.h5 (below a megabyte per trial). The copy is a sweep folder --report [--evaluate] reads, each
     of its runs a folder tools/evaluate.py and --agent take; it cannot be resumed. Returns the
     trials left out (unfinished)."""
     import shutil
@@ -47,7 +47,7 @@ def archive_sweep(sweep_dir: Path, out_dir: Path) -> list[str]:
         target = out_dir / RUNS_DIR / key
         state = ckpt.models_dir(target, episode) / ckpt.TRAINING_STATE_FILE
         state.parent.mkdir(parents=True)
-        for name in ("config.json", "train_log.csv", "train.png"):
+        for name in ("config.json", "train_log.csv", "train.png", PEAK_MEMORY_FILE):
             if (run_dir / name).exists():
                 shutil.copy2(run_dir / name, target / name)
         shutil.copy2(ckpt.manifest_file(run_dir, episode), ckpt.manifest_file(target, episode))

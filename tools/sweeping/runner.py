@@ -18,6 +18,7 @@ from typing import Any
 
 from tools._common import ToolError
 from tools.sweeping.spec import RUNS_DIR, TUNE_DIR, Spec, Trial, make_trial
+from tools.sweeping.study import record_peak_memory
 from training.config import ConfigError, RunConfig, check_fits_in_memory
 from training.log import free_name
 from training.runs import quiet_native_stderr
@@ -154,6 +155,7 @@ def run_trial(config: dict[str, Any]) -> None:
         trial.values, run_dir, callbacks=[report], recover="auto", overwrite=fresh,
         log=print, warn=to_stderr,
     )  # fmt: skip
+    record_peak_memory(run_dir)
     reporter.close()
 
 

@@ -272,6 +272,7 @@ def run_candidate(config: dict[str, Any]) -> None:
     `objective` for Optuna, `minutes` of training so far)."""
     from tools.sweeping.pinning import pin_to_a_free_core
     from tools.sweeping.runner import _Reporter
+    from tools.sweeping.study import record_peak_memory
     from training import EpisodeReport, StopTraining, train
     from training import checkpoints as ckpt
 
@@ -318,6 +319,7 @@ def run_candidate(config: dict[str, Any]) -> None:
                 spec.values(values, seed), run_dir, callbacks=[report], recover="auto",
                 overwrite=fresh, log=print, warn=lambda m: print(m, file=sys.stderr, flush=True),
             )  # fmt: skip
+            record_peak_memory(run_dir)
             state = _seed_state(run_dir, spec.time_cap)
         if state is None:  # ended without a verdict (out of episodes): counts T_cap
             state = (False, cap)

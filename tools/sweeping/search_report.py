@@ -100,9 +100,12 @@ def best_candidate(spec: SearchSpec, candidates: list[Candidate]) -> Candidate |
     return min(complete, key=lambda c: c.objective(spec)) if complete else None
 
 
-def best_recipe(search_dir: Path, spec: SearchSpec, best: Candidate) -> str:
+def best_recipe(
+    search_dir: Path, spec: SearchSpec, best: Candidate, path: Path | None = None
+) -> str:
     """best.yaml's text: the base settings that matter (not the sweep's own defaults) and the
-    candidate's values, under a header saying where they come from."""
+    candidate's values, under a header saying where they come from and how to run it (from
+    `path`, where it is written: the search's folder unless a report goes elsewhere)."""
     settings = {"env_name": spec.env_name}
     settings.update({k: v for k, v in spec.fixed.items() if SWEEP_DEFAULTS.get(k) != v})
     settings.update(best.values)
@@ -112,10 +115,18 @@ def best_recipe(search_dir: Path, spec: SearchSpec, best: Candidate) -> str:
         f"candidates, seeds {' '.join(map(str, spec.seeds))}, T_cap {spec.time_cap:g} min.",
         f"# Objective {best.objective(spec):.3f} min (training minutes per seed: {minutes}; "
         f"episodes: {' '.join(map(str, best.episodes))}).",
-        f"#   python main.py --recipe {search_dir / BEST_RECIPE} --seed 0",
+        f"#   python main.py --recipe {_from_here(path or search_dir / BEST_RECIPE)} --seed 0",
     ]
     lines = [f"{k}: {_yaml_value(v)}" for k, v in settings.items() if k != "recipe"]
     return "\n".join(header + lines) + "\n"
+
+
+def _from_here(path: Path) -> Path:
+    """`path` relative to the working folder when it is below it."""
+    try:
+        return path.resolve().relative_to(Path.cwd().resolve())
+    except ValueError:
+        return path
 
 
 def _yaml_value(text: str) -> str:
@@ -169,7 +180,7 @@ def report_search(search_dir: Path, out_dir: Path | None = None) -> list[Candida
     best = best_candidate(spec, candidates)
     if best is not None:
         with atomic_path(out_dir / BEST_RECIPE) as tmp:
-            Path(tmp).write_text(best_recipe(search_dir, spec, best))
+            Path(tmp).write_text(best_recipe(search_dir, spec, best, out_dir / BEST_RECIPE))
     stopped = sum(c.stopped_early for c in candidates)
     unfinished = sum(not c.complete and not c.stopped_early for c in candidates)
     print(

@@ -32,6 +32,7 @@ class Outcome:
     scores: list[float] = field(default_factory=list)
     where: str = ""  # the run folder, relative to the report's folder
     run_dir: Path | None = None
+    peak_memory_mb: float | None = None  # its trial's process, when a sweep recorded it
 
     def relabelled(self, setting: str, where: str) -> Outcome:
         return dataclasses.replace(
@@ -50,6 +51,30 @@ class Outcome:
     @property
     def final_avg_score(self) -> float | None:
         return float(np.mean(self.scores[-100:])) if self.scores else None
+
+
+PEAK_MEMORY_FILE = "peak_memory_mb.txt"
+
+
+def record_peak_memory(run_dir: Path) -> None:
+    """Keep in the run folder the most resident memory (MB) a process that ran its trial has
+    held: this one's so far, or an earlier one's (before a retry or a --resume) if larger. A
+    search's candidate runs its seeds in one process: each seed's folder has its peak so far."""
+    import resource
+
+    from training.checkpoints import atomic_path
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # KiB on Linux
+    peak = max(peak, read_peak_memory(run_dir) or 0.0)
+    with atomic_path(run_dir / PEAK_MEMORY_FILE) as tmp:
+        Path(tmp).write_text(f"{peak:.1f}\n")
+
+
+def read_peak_memory(run_dir: Path) -> float | None:
+    try:
+        return float((run_dir / PEAK_MEMORY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
 
 
 def read_outcome(sweep_dir: Path, trial: Trial) -> Outcome:
@@ -109,6 +134,7 @@ def read_run(run_dir: Path, trial: Trial, where: str, replay: bool = False) -> O
         outcome.total_steps = int(_number(last.get("total_steps"), 0))
         outcome.wall_time = _number(last.get("wall_time"), 0.0)
     outcome.scores = [float(row["score"]) for row in rows]
+    outcome.peak_memory_mb = read_peak_memory(run_dir)
     return outcome
 
 
@@ -185,7 +211,14 @@ def combined_study(folders: Sequence[Path]) -> Study:
         k for _, t in per_sweep for k in t.values if k not in ("seed", "env_name", "recipe", *quiet)
     )
     keys = dict.fromkeys([*(k for k in swept if k in keys), *keys])  # swept ones first
-    columns = [k for k in keys if len({Study.value(t, k) for _, t in per_sweep}) > 1]
+    # Sweeps of different recipes (a fast recipe beside the reference's): the recipe's name
+    # stands for the settings it sets, and only what differs within one recipe labels too.
+    by_recipe: dict[str, list[Trial]] = {}
+    for _, trial in per_sweep:
+        by_recipe.setdefault(Study.value(trial, "recipe"), []).append(trial)
+    groups = list(by_recipe.values()) if len(by_recipe) > 1 else [[t for _, t in per_sweep]]
+    columns = ["recipe"] if len(by_recipe) > 1 else []
+    columns += [k for k in keys if any(len({Study.value(t, k) for t in g}) > 1 for g in groups)]
     outcomes: dict[tuple[str, int], Outcome] = {}
     for sweep_dir, trial in per_sweep:
         label = ",".join(f"{k}={Study.value(trial, k)}" for k in columns) or "all"

@@ -22,7 +22,7 @@ def trials_table(study: Study) -> pd.DataFrame:
     """trials.csv: one row per trial, in the study's order; empty where a trial has no value
     (not solved: no episodes to solve; not started: no final average)."""
     trials = study.outcomes
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "setting": [o.trial.setting for o in trials],
             "seed": [o.trial.seed for o in trials],
@@ -37,6 +37,10 @@ def trials_table(study: Study) -> pd.DataFrame:
             "run_dir": [o.where for o in trials],
         }
     )
+    if any(o.peak_memory_mb is not None for o in trials):  # a sweep's trials (not older ones)
+        table.insert(len(table.columns) - 1, "peak_memory_mb",
+                     [o.peak_memory_mb for o in trials])  # fmt: skip
+    return table
 
 
 def write_csv(path: Path, table: pd.DataFrame) -> None:
@@ -99,6 +103,7 @@ def summary_table(study: Study) -> pd.DataFrame:
             "solved": [o.solved for o in study.outcomes],
             "episodes": [o.episodes_or_cap for o in study.outcomes],
             "minutes": [o.wall_time / 60.0 for o in study.outcomes],
+            "peak_memory_mb": [o.peak_memory_mb for o in study.outcomes],
         }
     )
     rows = []
@@ -113,9 +118,16 @@ def summary_table(study: Study) -> pd.DataFrame:
                 "solved": int(done["solved"].sum()),
                 "solved_fraction": _rounded(done["solved"].mean() if len(done) else None, 4),
                 **_intervals(setting, done[list(SUMMARY_MEASURES)].to_numpy()),
+                **_peak_memory(mine["peak_memory_mb"]),
             }
         )
     return pd.DataFrame(rows)
+
+
+def _peak_memory(peaks: pd.Series) -> dict[str, float]:
+    """The largest peak resident memory of a setting's trials, where a sweep recorded it."""
+    known = peaks.dropna()
+    return {"peak_memory_mb_max": round(float(known.max()), 1)} if len(known) else {}
 
 
 def _intervals(setting: str, scores: np.ndarray) -> dict[str, float | None]:

@@ -20,8 +20,8 @@ remembered reflected. The last two need the task's `mirror` (environment.Mirror)
 
 With `policy_samples=2` (default, sac1 only) the actor loss (and the temperature loss) use a
 second a~, drawn independently of the value target's, as the reference did; with
-`policy_samples=1` both share one sample a~, as the authors' own SAC v1 code does (11 % fewer
-FLOPs). Both estimate the same expectations.
+`policy_samples=1` both share one sample a~, as the authors' own SAC v1 code does (about 10 %
+fewer FLOPs). Both estimate the same expectations.
 
 The agent owns all its randomness, so that a saved agent resumes bit for bit (on CPU, same
 thread settings): `action_rng` for action noise, `memory.rng` for batch indices, `noise_rng`

@@ -109,8 +109,8 @@ def _gradients(
 def sac1(agent: Any, batch: Batch) -> Update:
     """SAC v1's quantities and gradients (module docstring). With policy_samples=1 the value
     target and the actor loss share one sample a~ and one evaluation of pi(.|s) and Q1, Q2 at
-    it (11 % fewer FLOPs); Q1 and Q2 are evaluated at a~ and at the buffer's action from one
-    state part of their first layer (`CriticNetwork.state_part`)."""
+    it (about 10 % fewer FLOPs); Q1 and Q2 are evaluated at a~ and at the buffer's action from
+    one state part of their first layer (`CriticNetwork.state_part`)."""
     state, action, reward, new_state, terminated, noise = batch
     alpha = _temperature(agent)
     with tf.GradientTape(persistent=True) as tape:

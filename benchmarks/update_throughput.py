@@ -85,11 +85,15 @@ def update_flops(
     h2: int = LAYER2,
     batch: int = BATCH,
     algo: str = "sac1",
-) -> int:
-    """sac1 (one policy sample): the passes of the module docstring. sac2 has no V(s) and no
-    V'(s'); instead actor(s') F (the next action a') and Q1', Q2'(s', a') F. crossq
-    (policy_delay 1): actor(s') F, each critic F + W + I on the joint batch of 2B rows (the
-    batch statistics tie every row to the loss), actor(s) F + W + I, Q1, Q2 (s, a~) F + I."""
+    policy_samples: int = 1,
+    policy_delay: int = 1,
+) -> float:
+    """sac1 (one policy sample): the passes of the module docstring; a second policy sample
+    adds Q1, Q2 (s, a~') F above their shared state part (the value target's sample needs no
+    gradient). sac2 has no V(s) and no V'(s'); instead actor(s') F (the next action a') and
+    Q1', Q2'(s', a') F. crossq: actor(s') F, each critic F + W + I on the joint batch of 2B rows
+    (the batch statistics tie every row to the loss), and every `policy_delay`-th update
+    actor(s) F + W + I and Q1, Q2 (s, a~) F + I (counted as their share per update)."""
     actor = [(state, h1), (h1, h2), (h2, actions), (h2, actions)]  # mean and std heads
     value = [(state, h1), (h1, h2), (h2, 1)]
     upper = [(h1, h2), (h2, 1)]  # a critic above its first layer
@@ -100,12 +104,15 @@ def update_flops(
         + 2 * batch * (state + actions) * h1  # weight gradient from the critic loss
     )
     critic = [(state + actions, h1), (h1, h2), (h2, 1)]
-    if algo == "crossq":  # the critics on the joint batch of 2B rows, the actor every update
+    if algo == "crossq":  # the critics on the joint batch of 2B rows, the delayed actor
         return (
             dense_flops(batch, actor, weights=False, inputs="none")  # a' ~ pi(.|s')
             + 2 * dense_flops(2 * batch, critic, weights=True, inputs="hidden")
-            + dense_flops(batch, actor, weights=True, inputs="hidden")
-            + 2 * dense_flops(batch, critic, weights=False, inputs="all")  # Q(s, a~), to a~
+            + (
+                dense_flops(batch, actor, weights=True, inputs="hidden")
+                + 2 * dense_flops(batch, critic, weights=False, inputs="all")  # Q(s, a~), to a~
+            )
+            / policy_delay
         )
     if algo == "sac2":
         targets = dense_flops(batch, actor, weights=False, inputs="none") + 2 * dense_flops(
@@ -115,6 +122,8 @@ def update_flops(
         targets = dense_flops(batch, value, weights=True, inputs="hidden") + dense_flops(
             batch, value, weights=False, inputs="none"
         )  # V(s) and its loss, V'(s')
+    if algo == "sac1" and policy_samples == 2:  # Q1, Q2 at the second sample, forward only
+        targets += 2 * (2 * batch * actions * h1 + dense_flops(batch, upper, False, "none"))
     return (
         dense_flops(batch, actor, weights=True, inputs="hidden")
         + targets

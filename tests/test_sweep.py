@@ -469,6 +469,22 @@ def test_a_tiny_sweep_writes_its_tables_plot_and_run_folders(reference):
         assert config["tensorboard"] and any((run_dir / "tensorboard").glob("events.out.*"))
 
 
+def test_run_cost_counts_each_settings_update_flops_and_steps(reference):
+    """benchmarks/run_cost.py: per setting, FLOPs per update from its sizes and update (two
+    policy samples cost more than one), and its trials' steps and episodes."""
+    from benchmarks.run_cost import setting_costs
+    from benchmarks.update_throughput import update_flops
+
+    rows = {row["setting"]: row for row in setting_costs([reference])}
+    assert sorted(rows) == ["policy_samples=1", "policy_samples=2"]
+    for samples in (1, 2):
+        row = rows[f"policy_samples={samples}"]
+        assert (row["trials"], row["solved"], row["episodes"]) == (2, 0, 6)
+        assert row["MFLOP/update"] == update_flops(4, 1, 8, 8, 4, "sac1", samples) / 1e6
+        assert row["updates/episode"] == pytest.approx(row["steps"] / 6, rel=0.5)
+    assert rows["policy_samples=2"]["MFLOP/update"] > rows["policy_samples=1"]["MFLOP/update"]
+
+
 @pytest.mark.slow
 def test_report_and_resume_of_a_finished_sweep_change_nothing(reference, capsys):
     outputs = ["trials.csv", "summary.csv", "curves.png"]

@@ -80,7 +80,7 @@ def test_a_space_that_cannot_be_searched_is_one_line_before_anything_starts(
     ("args", "message"),
     [
         (["--search", "SPACE", "--env_name", "cartpole"], "--search needs --samples N"),
-        (["--samples", "3", "--env_name", "cartpole"], "--samples and --time_cap go with"),
+        (["--samples", "3", "--env_name", "cartpole"], "--samples, --time_cap and --check go with"),
         (
             [
                 "--search",
@@ -245,6 +245,10 @@ def test_a_stopped_then_killed_search_resumes_to_its_end_and_its_best_recipe_tra
         rows = list(csv.DictReader(handle))
     assert [row["key"] for row in rows] == [c.key for c in candidates]
     assert {"actor_lr", "layer1_size", "objective_minutes", "stopped_early"} <= rows[0].keys()
+    for row, candidate in zip(rows, candidates, strict=True):  # the final check of each seed
+        checks = row["final_check"].split()
+        assert len(checks) == len(candidate.solved)
+        assert all(c == "-" or c.endswith("/20") for c in checks), checks
     assert (search_dir / "search.png").stat().st_size > 10_000
     best = search_dir / "best.yaml"
     assert best.read_text() == best_recipe(search_dir, spec, min(
@@ -257,6 +261,29 @@ def test_a_stopped_then_killed_search_resumes_to_its_end_and_its_best_recipe_tra
                      "--no_record", "--no_progress", "--save_dir", run_dir)  # fmt: skip
     assert code == 0
     assert (run_dir / "train_log.csv").exists()
+
+
+def test_a_solved_seed_counts_only_if_its_final_agent_passes_the_check(tmp_path):
+    """The final check plays the frozen agent, keeps its verdict in the run folder, and turns a
+    solved seed whose agent fails into an unsolved one; unsolved seeds and searches without a
+    check are left as they are."""
+    run_dir = tmp_path / "run"
+    code = call_main(main.main, "--env_name", "cartpole", "--n_games", "2", "--max_steps", "20",
+                     "--layer1_size", "8", "--layer2_size", "8", "--batch_size", "4",
+                     "--no_record", "--no_progress", "--save_dir", run_dir)  # fmt: skip
+    assert code == 0
+    assert search_module.checked(run_dir, (True, 12.0), 4) is None  # solved, not yet checked
+    result = search_module.final_check(run_dir, 4)
+    assert result["episodes"] == 4 and 0 <= result["full"] <= 4
+    assert result["start_noise"] == search_module.CHECK_NOISE
+    assert result["passed"] == (result["full"] == 4)  # 95 % of 4 episodes: all four
+    assert search_module.read_check(run_dir) == result
+    assert search_module.checked(run_dir, (True, 12.0), 4) == (result["passed"], 12.0)
+    (run_dir / search_module.CHECK_FILE).write_text('{"episodes": 4, "full": 3, "passed": false}')
+    assert search_module.checked(run_dir, (True, 12.0), 4) == (False, 12.0)
+    assert search_module.checked(run_dir, (False, 30.0), 4) == (False, 30.0)
+    assert search_module.checked(run_dir, (True, 12.0), 0) == (True, 12.0)  # no check
+    assert search_module.checked(run_dir, None, 4) is None
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "spaces").glob("*.yaml")), ids=lambda p: p.stem)

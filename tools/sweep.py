@@ -101,6 +101,9 @@ from tools.sweeping.runner import (
     trial_name,
 )
 from tools.sweeping.search import (
+    CHECK_NOISE,
+    CHECK_SHARE,
+    DEFAULT_CHECK,
     TIME_CAPS,
     build_search,
     is_search,
@@ -240,6 +243,13 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
         + ", ".join(f"{e.removesuffix('Environment')} {m:g}" for e, m in TIME_CAPS.items())
         + ")",
     )  # fmt: skip
+    search.add_argument(
+        "--check", type=Number(int, 0), default=None, metavar="EPISODES",
+        help=f"a seed that solves counts as solved only if its final agent, frozen and "
+        f"deterministic, then plays {CHECK_SHARE * 100:g} %% of EPISODES episodes to the cap "
+        f"from starts perturbed by start noise {CHECK_NOISE:g} (or the run's, if larger); 0: "
+        f"no check (default {DEFAULT_CHECK})",
+    )  # fmt: skip
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -253,7 +263,8 @@ def _main(argv: Sequence[str] | None) -> int:
         return _archive(args)
     if args.report is not None:
         return _report(args)
-    if args.search is not None or args.samples is not None or args.time_cap is not None:
+    searching = (args.search, args.samples, args.time_cap, args.check)
+    if any(given is not None for given in searching):
         return _search(args)
     if args.resume and args.name and is_search(args.storage.expanduser() / args.name):
         return _search(args)
@@ -353,10 +364,11 @@ def _search(args: argparse.Namespace) -> int:
             raise ToolError("--env_name or --recipe is required with --search")
         seeds = args.seeds or DEFAULT_SEEDS
         spec = build_search(
-            args.search, args.env_name, seeds, args.set, args.recipe, args.samples, args.time_cap
-        )
+            args.search, args.env_name, seeds, args.set, args.recipe, args.samples, args.time_cap,
+            DEFAULT_CHECK if args.check is None else args.check,
+        )  # fmt: skip
     elif not args.resume:
-        raise ToolError("--samples and --time_cap go with --search SPACE.yaml")
+        raise ToolError("--samples, --time_cap and --check go with --search SPACE.yaml")
     recorded = read_search(search_dir) if is_search(search_dir) else None
     if args.resume:
         if recorded is None:

@@ -13,9 +13,9 @@ def archive_sweep(sweep_dir: Path, out_dir: Path) -> list[str]:
     """Copy of the sweep in `sweep_dir` what its report and evaluation read into the new folder
     `out_dir`: sweep.json and, of every finished trial, config.json, train_log.csv, train.png,
     its peak memory, the final checkpoint's manifest and training state, and its policy as
-    actor.weights.h5 (below a megabyte per trial). The copy is a sweep folder --report [--evaluate] reads, each
-    of its runs a folder tools/evaluate.py and --agent take; it cannot be resumed. Returns the
-    trials left out (unfinished)."""
+    actor.weights.h5 (below a megabyte per trial). The copy is a sweep folder --report
+    [--evaluate] reads, each of its runs a folder tools/evaluate.py and --agent take; it cannot
+    be resumed. Returns the trials left out (unfinished)."""
     import shutil
 
     from training import checkpoints as ckpt

@@ -59,6 +59,15 @@ TIME_CAPS = {
     "HumanoidStandingEnvironment": 6.0,
     "BollaRollaEnvironment": 60.0,
 }
+# The final check (--check N): a seed that solves counts as solved only when its final agent,
+# frozen and acting deterministically, plays at least CHECK_SHARE of N episodes to the cap from
+# starts perturbed by start noise max(the run's, CHECK_NOISE): a run can meet the solved rule
+# with a policy that only works while it is still learning.
+CHECK_FILE = "final_check.json"
+CHECK_NOISE = 0.05
+CHECK_SHARE = 0.95
+CHECK_SEED = 0
+DEFAULT_CHECK = 20
 GRACE_SHARE = 0.25  # ASHA's first rung: a quarter of T_cap into the first seed
 REDUCTION_FACTOR = 3  # ASHA keeps the best third at each rung
 NOT_SEARCHED = ("seed", "env_name", "recipe")
@@ -74,6 +83,7 @@ class SearchSpec:
     space: dict[str, dict[str, list[Any]]]  # setting -> {distribution: arguments}
     samples: int
     time_cap: float  # minutes per seed
+    check: int = 0  # the final check's episodes (0: none, as in searches recorded before it)
 
     def candidate_key(self, values: dict[str, str]) -> str:
         """A candidate's name: its values' digest (the same values, the same folder)."""
@@ -108,6 +118,7 @@ def build_search(
     recipe: str | None,
     samples: int,
     time_cap: float | None,
+    check: int = DEFAULT_CHECK,
 ) -> SearchSpec:
     """The search, every candidate it could propose checked as main.py checks its flags (the
     base settings, each choice and both ends of each range)."""
@@ -123,6 +134,7 @@ def build_search(
         space=space,
         samples=samples,
         time_cap=time_cap if time_cap is not None else TIME_CAPS[base.env_name],
+        check=check,
     )
     # Each value over the base (a recipe's values of the other searched settings included).
     checked = SearchSpec(spec.env_name, spec.seeds, base.fixed, space, samples, spec.time_cap)
@@ -321,6 +333,9 @@ def run_candidate(config: dict[str, Any]) -> None:
             )  # fmt: skip
             record_peak_memory(run_dir)
             state = _seed_state(run_dir, spec.time_cap)
+        if state is not None and state[0] and spec.check and read_check(run_dir) is None:
+            final_check(run_dir, spec.check)
+        state = checked(run_dir, state, spec.check)
         if state is None:  # ended without a verdict (out of episodes): counts T_cap
             state = (False, cap)
         ended.append(state)
@@ -350,6 +365,43 @@ def _seed_state(run_dir: Path, time_cap: float) -> tuple[bool, float] | None:
     if outcome.wall_time >= time_cap * 60.0:
         return False, outcome.wall_time
     return None
+
+
+def final_check(run_dir: Path, episodes: int) -> dict[str, Any]:
+    """Play the run's final agent (tools/evaluate.py's evaluation) and keep the verdict in the
+    run folder (CHECK_FILE)."""
+    from tools.evaluate import evaluate
+    from training.policy import load_policy
+
+    policy = load_policy(run_dir)
+    noise = max(float(policy.config.get("start_noise", 0.0)), CHECK_NOISE)
+    full = evaluate(policy, episodes, noise, seed=CHECK_SEED)["full_episodes"]
+    result = {
+        "episodes": episodes,
+        "full": full,
+        "start_noise": noise,
+        "passed": full >= math.ceil(CHECK_SHARE * episodes - 1e-9),
+    }
+    write_json_atomic(run_dir / CHECK_FILE, result)
+    return result
+
+
+def read_check(run_dir: Path) -> dict[str, Any] | None:
+    try:
+        result = json.loads((run_dir / CHECK_FILE).read_text())
+        return result if isinstance(result, dict) and "passed" in result else None
+    except (OSError, ValueError):
+        return None
+
+
+def checked(run_dir: Path, state: tuple[bool, float] | None, check: int
+            ) -> tuple[bool, float] | None:  # fmt: skip
+    """A seed's (solved, seconds) with the final check applied: a solved seed whose agent
+    failed it is not solved; one not checked yet has no verdict (None)."""
+    if state is None or not state[0] or not check:
+        return state
+    result = read_check(run_dir)
+    return None if result is None else (bool(result["passed"]), state[1])
 
 
 def run_search(search_dir: Path, spec: SearchSpec, max_concurrent: int | None,

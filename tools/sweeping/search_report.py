@@ -4,7 +4,7 @@ candidate's objective in the order they started, and the best so far)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +15,9 @@ from tools.sweeping.search import (
     STOPPED_FILE,
     SearchSpec,
     _seed_state,
+    checked,
     objective,
+    read_check,
     read_search,
 )
 from tools.sweeping.spec import SWEEP_DEFAULTS, Trial, as_typed
@@ -36,6 +38,7 @@ class Candidate:
     episodes: list[int]  # per seed started
     complete: bool  # every seed ended
     stopped_early: bool = False  # by ASHA (an incomplete candidate it did not stop: unfinished)
+    checks: list[str] = field(default_factory=list)  # per seed ended: "full/episodes", or "-"
 
     def objective(self, spec: SearchSpec) -> float:
         """search.objective of the seeds that ended."""
@@ -64,11 +67,13 @@ def read_candidates(search_dir: Path, spec: SearchSpec) -> list[Candidate]:
             run_dir = runs / f"{key},seed={seed}"
             if (run_dir / "config.json").exists():
                 candidate.episodes.append(read_run(run_dir, Trial(key, "", seed, {}), "").episodes)
-            ended = _seed_state(run_dir, spec.time_cap)
+            ended = checked(run_dir, _seed_state(run_dir, spec.time_cap), spec.check)
             if ended is None:
                 candidate.complete = False
                 break
             candidate.solved.append(ended[0])
+            result = read_check(run_dir) if spec.check else None
+            candidate.checks.append(f"{result['full']}/{result['episodes']}" if result else "-")
             candidate.minutes.append(min(ended[1] / 60.0, spec.time_cap))
         candidate.stopped_early = not candidate.complete and key in stopped
         candidates.append(candidate)
@@ -85,6 +90,7 @@ def search_table(spec: SearchSpec, candidates: list[Candidate]) -> pd.DataFrame:
             "seeds_solved": sum(c.solved),
             "minutes": " ".join(f"{m:.2f}" for m in c.minutes),
             "episodes": " ".join(map(str, c.episodes)),
+            **({"final_check": " ".join(c.checks)} if spec.check else {}),
             "stopped_early": c.stopped_early,
             "complete": c.complete,
         })  # fmt: skip

@@ -45,10 +45,12 @@ distributions (setting: {choice: [...]}, {uniform: [lo, hi]}, {loguniform: [lo, 
 --recipe and --set. Each candidate is a Tune trial that trains every --seeds seed in turn
 (runs/<candidate>,seed=<N>/), a seed stopped at T_cap training minutes (--time_cap). The
 objective is the mean over the seeds of min(minutes to the solved rule, T_cap), a seed not
-solved counting T_cap; ASHA stops candidates whose progress (seeds solved, then the running
-seed's 100-episode average over the solve score) lags others' at the same training time. Local
-trials are pinned, one per core. Outputs: search.json (what was asked), search.csv (one row per
-candidate: its settings, seeds, objective, minutes and episodes per seed, stopped early),
+solved counting T_cap; a seed that solves counts only if its final agent then plays 95 % of
+--check (20) deterministic episodes to the cap. ASHA stops candidates whose progress (seeds
+solved, then the running seed's 100-episode average over the solve score) lags others' at the
+same training time. Local trials are pinned, one per core. Outputs: search.json (what was
+asked), search.csv (one row per candidate: its settings, seeds, objective, minutes, episodes
+and final check per seed, stopped early),
 search.png (objectives in the order tried and the best so far) and best.yaml (the best
 complete candidate as a recipe). --resume continues it after Ctrl-C or a killed driver.
 

@@ -17,7 +17,8 @@ every setting of the space, over the search's base settings (--recipe, --set). A
 one Tune trial that trains every given seed in turn, each an ordinary run folder
 runs/<candidate>,seed=<N>/, stopped at the time cap (T_cap: training-loop minutes per seed).
 Its objective, to minimise, is the mean over its seeds of min(minutes to the solved rule,
-T_cap); a seed that does not solve, or that a stopped candidate never finished, counts T_cap.
+T_cap); a seed that does not solve, or that a stopped candidate never finished, counts T_cap,
+and so does a seed whose final agent fails the final check (CHECK_FILE, below).
 ASHA (Tune's ASHAScheduler) stops the candidates whose progress lags at the same training time:
 progress is the seeds solved so far plus the running seed's 100-episode average over the solve
 score, so a candidate falls behind by solving later or by its average lagging.

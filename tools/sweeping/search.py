@@ -138,13 +138,13 @@ def build_search(
         check=check,
     )
     # Each value over the base (a recipe's values of the other searched settings included).
-    checked = SearchSpec(spec.env_name, spec.seeds, base.fixed, space, samples, spec.time_cap)
+    over_base = SearchSpec(spec.env_name, spec.seeds, base.fixed, space, samples, spec.time_cap)
     for key, entry in space.items():
         kind, arguments = distribution(entry)
         when = {k: values[0] for k, values in entry.get(WHEN, {}).items()}
         for value in arguments:
             try:
-                checked.config({**when, key: as_typed(value)}, seeds[0])
+                over_base.config({**when, key: as_typed(value)}, seeds[0])
             except ConfigError as exc:
                 raise ToolError(f"{space_path.name}: {kind} of {exc}") from None
     return spec

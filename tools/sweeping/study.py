@@ -216,9 +216,10 @@ def combined_study(folders: Sequence[Path]) -> Study:
     by_recipe: dict[str, list[Trial]] = {}
     for _, trial in per_sweep:
         by_recipe.setdefault(Study.value(trial, "recipe"), []).append(trial)
-    groups = list(by_recipe.values()) if len(by_recipe) > 1 else [[t for _, t in per_sweep]]
     columns = ["recipe"] if len(by_recipe) > 1 else []
-    columns += [k for k in keys if any(len({Study.value(t, k) for t in g}) > 1 for g in groups)]
+    columns += [
+        k for k in keys if any(len({Study.value(t, k) for t in g}) > 1 for g in by_recipe.values())
+    ]
     outcomes: dict[tuple[str, int], Outcome] = {}
     for sweep_dir, trial in per_sweep:
         label = ",".join(f"{k}={Study.value(trial, k)}" for k in columns) or "all"

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from agent import LOSS_NAMES
 from training.callbacks import EpisodeReport
+from training.checkpoints import atomic_path
 
 LOG_FILE = "train_log.csv"
 LOG_FIELDS = (
@@ -115,16 +116,10 @@ def _rows_from_scores(scores: Sequence[float]) -> list[dict[str, object]]:
 
 
 def _write(path: Path, rows: list) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "w", newline="") as handle:
-            writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
-            writer.writeheader()
-            writer.writerows(rows)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=LOG_FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
 
 
 def free_name(path: Path) -> Path:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from training.checkpoints import atomic_path
+
 
 def running_average(scores: Sequence[float], window: int = 100) -> np.ndarray:
     """Mean of the last `window` scores at every episode (fewer at the start)."""
@@ -44,12 +46,8 @@ def plot_learning_curve(
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left")
     fig.tight_layout()
-    tmp = Path(path).with_name(f".{Path(path).name}.tmp.png")
     try:
-        fig.savefig(tmp)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+        with atomic_path(Path(path)) as tmp:
+            fig.savefig(tmp)
     finally:
         plt.close(fig)

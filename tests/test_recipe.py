@@ -84,6 +84,12 @@ def test_a_fast_recipe_is_its_searchs_best_candidate_of_its_update(name):
         assert getattr(resolved, key) == expected, (name, key)
     # Beside them only the task, its budget and the hand-over (the averaged actor).
     assert not values.keys() - {*searched, "env_name", "n_games", "average_actor"}
+    # Verified on seeds the search never trained: every one of them solved.
+    with open(folder / "trials.csv", newline="") as handle:
+        verified = [r for r in csv.DictReader(handle) if r["recipe"] == name]
+    search_seeds = {int(seed) for r in rows for seed in r["seeds"].split()}
+    assert len(verified) >= 5 and not {int(r["seed"]) for r in verified} & search_seeds
+    assert all(r["solved"] == "true" for r in verified), name
 
 
 @pytest.mark.parametrize("name", SHIPPED)

@@ -160,7 +160,10 @@ def plot_search(path: Path, spec: SearchSpec, candidates: list[Candidate]) -> No
                label="stopped early", zorder=3)  # fmt: skip
     best = np.minimum.accumulate(np.where(complete, objectives, np.inf))
     shown = np.isfinite(best)
-    ax.step(numbers[shown], best[shown], where="post", color="C2", label="best so far")
+    if shown.any():  # each level holds from its candidate on, the last for half a candidate more
+        steps_x = np.append(numbers[shown], len(candidates) + 0.5)
+        ax.step(steps_x, np.append(best[shown], best[-1]), where="post", color="C2",
+                label="best so far")  # fmt: skip
     ax.axhline(spec.time_cap, color="gray", linestyle="--", linewidth=1, label="T_cap")
     ax.set_xlabel("candidate (in the order started)")
     ax.set_ylabel("objective: mean training minutes to solve per seed")

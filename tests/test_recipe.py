@@ -89,8 +89,8 @@ def test_a_fast_recipe_is_its_searchs_best_candidate_of_its_update(name):
     for key in values.keys() - {*searched, "env_name", "n_games", "average_actor"}:
         assert key in fixed and key not in rows[0], (name, key)
         assert getattr(resolved, key) == fixed[key], (name, key)
-    # Verified on seeds the search never trained, every one of them solved; or said to be
-    # verified yet.
+    # Verified on seeds the search never trained, every one of them solved; until then, the
+    # header says it is to be verified.
     verified = []
     if (folder / "trials.csv").is_file():
         with open(folder / "trials.csv", newline="") as handle:

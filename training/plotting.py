@@ -47,7 +47,7 @@ def plot_learning_curve(
     ax.legend(loc="upper left")
     fig.tight_layout()
     try:
-        with atomic_path(Path(path)) as tmp:
+        with atomic_path(path) as tmp:
             fig.savefig(tmp)
     finally:
         plt.close(fig)

@@ -18,7 +18,13 @@ from tests.test_sweep import _kill_session, ray_tmp  # noqa: F401 (a fixture)
 from tests.tool_helpers import call_main, error_line
 from tools import sweep
 from tools.sweeping import search as search_module
-from tools.sweeping.search_report import Candidate, best_recipe, read_candidates, search_table
+from tools.sweeping.search_report import (
+    Candidate,
+    _check_text,
+    best_recipe,
+    read_candidates,
+    search_table,
+)
 from training import checkpoints as ckpt
 from training.recipe import load_recipe
 
@@ -284,6 +290,39 @@ def test_a_solved_seed_counts_only_if_its_final_agent_passes_the_check(tmp_path)
     assert search_module.checked(run_dir, (False, 30.0), 4) == (False, 30.0)
     assert search_module.checked(run_dir, (True, 12.0), 0) == (True, 12.0)  # no check
     assert search_module.checked(run_dir, None, 4) is None
+
+
+@pytest.mark.parametrize("recovered, passed", [(9, True), (8, False)])
+def test_a_run_trained_with_pushes_must_also_recover_85_percent_of_them(
+    tmp_path, monkeypatch, recovered, passed
+):
+    """Trained with --train_push, the final check also plays the push test at that strength
+    (from start noise 0.05) and fails the seed when under 85 % of the pushes are recovered, even
+    with every episode full from noisy starts; search.csv shows both parts."""
+    import tools.evaluate
+
+    run_dir = tmp_path / "run"
+    code = call_main(main.main, "--env_name", "cartpole", "--n_games", "2", "--max_steps", "20",
+                     "--layer1_size", "8", "--layer2_size", "8", "--batch_size", "4",
+                     "--start_noise", "0.2", "--train_push", "0.7",
+                     "--no_record", "--no_progress", "--save_dir", run_dir)  # fmt: skip
+    assert code == 0
+    calls = []
+
+    def evaluate(policy, episodes, start_noise, seed=0, push=None, **_):
+        calls.append((episodes, start_noise, seed, push))
+        if push is None:
+            return {"full_episodes": episodes}
+        return {"full_episodes": 0, "pushes": 10, "recovered": recovered}
+
+    monkeypatch.setattr(tools.evaluate, "evaluate", evaluate)
+    result = search_module.final_check(run_dir, 4)
+    assert calls == [(4, 0.2, search_module.CHECK_SEED, None),
+                     (4, search_module.CHECK_NOISE, search_module.CHECK_SEED, 0.7)]  # fmt: skip
+    assert (result["full"], result["push"], result["pushes"]) == (4, 0.7, 10)
+    assert result["recovered"] == recovered and result["passed"] is passed
+    assert search_module.checked(run_dir, (True, 12.0), 4) == (passed, 12.0)
+    assert _check_text(search_module.read_check(run_dir)) == f"4/4+{recovered}/10"
 
 
 @pytest.mark.parametrize("path", sorted((REPO / "spaces").glob("*.yaml")), ids=lambda p: p.stem)

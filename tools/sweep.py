@@ -46,7 +46,8 @@ distributions (setting: {choice: [...]}, {uniform: [lo, hi]}, {loguniform: [lo, 
 (runs/<candidate>,seed=<N>/), a seed stopped at T_cap training minutes (--time_cap). The
 objective is the mean over the seeds of min(minutes to the solved rule, T_cap), a seed not
 solved counting T_cap; a seed that solves counts only if its final agent then plays 95 % of
---check (20) deterministic episodes to the cap. ASHA stops candidates whose progress (seeds
+--check (20) deterministic episodes to the cap (and, trained with pushes, recovers 85 % of
+pushes of that strength in as many more). ASHA stops candidates whose progress (seeds
 solved, then the running seed's 100-episode average over the solve score) lags others' at the
 same training time. Local trials are pinned, one per core. Outputs: search.json (what was
 asked), search.csv (one row per candidate: its settings, seeds, objective, minutes, episodes
@@ -104,6 +105,7 @@ from tools.sweeping.runner import (
 )
 from tools.sweeping.search import (
     CHECK_NOISE,
+    CHECK_PUSH_SHARE,
     CHECK_SHARE,
     DEFAULT_CHECK,
     TIME_CAPS,
@@ -249,8 +251,9 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
         "--check", type=Number(int, 0), default=None, metavar="EPISODES",
         help=f"a seed that solves counts as solved only if its final agent, frozen and "
         f"deterministic, then plays {CHECK_SHARE * 100:g} %% of EPISODES episodes to the cap "
-        f"from starts perturbed by start noise {CHECK_NOISE:g} (or the run's, if larger); 0: "
-        f"no check (default {DEFAULT_CHECK})",
+        f"from starts perturbed by start noise {CHECK_NOISE:g} (or the run's, if larger), "
+        f"and, trained with pushes, recovers {CHECK_PUSH_SHARE * 100:g} %% of pushes of that "
+        f"strength in as many more; 0: no check (default {DEFAULT_CHECK})",
     )  # fmt: skip
 
 

@@ -63,10 +63,14 @@ TIME_CAPS = {
 # The final check (--check N): a seed that solves counts as solved only when its final agent,
 # frozen and acting deterministically, plays at least CHECK_SHARE of N episodes to the cap from
 # starts perturbed by start noise max(the run's, CHECK_NOISE): a run can meet the solved rule
-# with a policy that only works while it is still learning.
+# with a policy that only works while it is still learning. A run trained with pushes
+# (train_push > 0) must also recover CHECK_PUSH_SHARE of the pushes of that strength in N more
+# episodes (tools/evaluate.py's push test, from start noise CHECK_NOISE): robustness is what
+# such a recipe is for, and a fast candidate that gives it up would otherwise win.
 CHECK_FILE = "final_check.json"
 CHECK_NOISE = 0.05
 CHECK_SHARE = 0.95
+CHECK_PUSH_SHARE = 0.85
 CHECK_SEED = 0
 DEFAULT_CHECK = 20
 GRACE_SHARE = 0.25  # ASHA's first rung: a quarter of T_cap into the first seed
@@ -377,12 +381,18 @@ def final_check(run_dir: Path, episodes: int) -> dict[str, Any]:
     policy = load_policy(run_dir)
     noise = max(float(policy.config.get("start_noise", 0.0)), CHECK_NOISE)
     full = evaluate(policy, episodes, noise, seed=CHECK_SEED)["full_episodes"]
-    result = {
+    result: dict[str, Any] = {
         "episodes": episodes,
         "full": full,
         "start_noise": noise,
         "passed": full >= math.ceil(CHECK_SHARE * episodes - 1e-9),
     }
+    push = float(policy.config.get("train_push", 0.0) or 0.0)
+    if push > 0:
+        pushed = evaluate(policy, episodes, CHECK_NOISE, seed=CHECK_SEED, push=push)
+        result.update(push=push, pushes=pushed["pushes"], recovered=pushed["recovered"])
+        enough = pushed["recovered"] >= math.ceil(CHECK_PUSH_SHARE * pushed["pushes"] - 1e-9)
+        result["passed"] = result["passed"] and enough
     write_json_atomic(run_dir / CHECK_FILE, result)
     return result
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -73,11 +74,19 @@ def read_candidates(search_dir: Path, spec: SearchSpec) -> list[Candidate]:
                 break
             candidate.solved.append(ended[0])
             result = read_check(run_dir) if spec.check else None
-            candidate.checks.append(f"{result['full']}/{result['episodes']}" if result else "-")
+            candidate.checks.append(_check_text(result))
             candidate.minutes.append(min(ended[1] / 60.0, spec.time_cap))
         candidate.stopped_early = not candidate.complete and key in stopped
         candidates.append(candidate)
     return sorted(candidates, key=lambda c: c.started)
+
+
+def _check_text(result: dict[str, Any] | None) -> str:
+    """A seed's final check in search.csv: "full/episodes", with pushes "+recovered/pushes"."""
+    if result is None:
+        return "-"
+    text = f"{result['full']}/{result['episodes']}"
+    return text + (f"+{result['recovered']}/{result['pushes']}" if "pushes" in result else "")
 
 
 def search_table(spec: SearchSpec, candidates: list[Candidate]) -> pd.DataFrame:

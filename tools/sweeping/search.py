@@ -385,16 +385,21 @@ def final_check(run_dir: Path, episodes: int) -> dict[str, Any]:
         "episodes": episodes,
         "full": full,
         "start_noise": noise,
-        "passed": full >= math.ceil(CHECK_SHARE * episodes - 1e-9),
+        "passed": _at_least(CHECK_SHARE, full, episodes),
     }
     push = float(policy.config.get("train_push", 0.0) or 0.0)
     if push > 0:
         pushed = evaluate(policy, episodes, CHECK_NOISE, seed=CHECK_SEED, push=push)
         result.update(push=push, pushes=pushed["pushes"], recovered=pushed["recovered"])
-        enough = pushed["recovered"] >= math.ceil(CHECK_PUSH_SHARE * pushed["pushes"] - 1e-9)
+        enough = _at_least(CHECK_PUSH_SHARE, pushed["recovered"], pushed["pushes"])
         result["passed"] = result["passed"] and enough
     write_json_atomic(run_dir / CHECK_FILE, result)
     return result
+
+
+def _at_least(share: float, count: int, total: int) -> bool:
+    """Whether `count` of `total` reaches `share` of it (rounded up: 95 % of 20 is 19)."""
+    return count >= math.ceil(share * total - 1e-9)
 
 
 def read_check(run_dir: Path) -> dict[str, Any] | None:

@@ -327,8 +327,11 @@ def test_a_run_trained_with_pushes_must_also_recover_85_percent_of_them(
 
 @pytest.mark.parametrize("path", sorted((REPO / "spaces").glob("*.yaml")), ids=lambda p: p.stem)
 def test_the_shipped_spaces_can_be_searched(path):
-    """Every choice and both ends of every range make a run main.py accepts."""
+    """Every choice and both ends of every range make a run main.py accepts, and so does the
+    candidate the driver checks before it starts Ray (the robust recipe's act_averaged needs
+    the searched average_actor)."""
     recipe = path.stem if path.stem.startswith("bolla-rolla") else None
     env_name = None if recipe else path.stem
     spec = search_module.build_search(path, env_name, [100, 101], [], recipe, 6, None)
     assert spec.space and spec.time_cap == search_module.TIME_CAPS[spec.env_name]
+    assert spec.first_config().env_name == spec.env_name  # what the driver checks before Ray

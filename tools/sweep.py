@@ -384,7 +384,7 @@ def _search(args: argparse.Namespace) -> int:
     elif search_dir.exists() and any(search_dir.iterdir()):
         raise ToolError(f"{search_dir} is not empty: continue it with --resume, or another --name")
     assert spec is not None
-    address = _checked_address(args, [spec.config({}, spec.seeds[0])])
+    address = _checked_address(args, [spec.first_config()])
     print(
         f"{'continuing' if args.resume else 'starting'} search {args.name}: {spec.samples} "
         f"candidates x {len(spec.seeds)} seeds on {spec.env_name}, T_cap {spec.time_cap:g} min "

@@ -111,6 +111,12 @@ class SearchSpec:
     def config(self, chosen: dict[str, str], seed: int) -> RunConfig:
         return RunConfig.from_mapping(self.values(chosen, seed), COMMAND_LINE)
 
+    def first_config(self) -> RunConfig:
+        """A run the search makes: each setting's first value (a range's low end). Not the base
+        alone: a recipe's settings can need a searched one (act_averaged an average_actor)."""
+        first = {k: as_typed(distribution(entry)[1][0]) for k, entry in self.space.items()}
+        return self.config(self.applicable(first), self.seeds[0])
+
     def to_json(self) -> dict[str, Any]:
         return {"format": SEARCH_FORMAT, **asdict(self)}
 

@@ -642,7 +642,9 @@ def test_ctrl_c_or_sigterm_stops_a_sweep_with_exit_code_130(ray_tmp, tmp_path, s
     """SIGTERM while a trial runs, which the driver takes as Ctrl-C rather than let Ray exit at
     once (so this is also the Ctrl-C path, from the KeyboardInterrupt on): Ray's processes end,
     the report is written with the trial unfinished, one line says how to continue, and the
-    exit code is 130. (SIGINT itself took the same path to the same end in a run of both.)"""
+    exit code is 130. (SIGINT itself took the same path to the same end in a run of both.) The
+    driver starts as `nohup ... &` from a script starts it, with SIGINT ignored: SIGTERM must
+    stop it all the same."""
     # A trial that would run for hours; it never learns (its batch is larger than what its
     # first episodes fill), so it answers Tune's stop at once.
     long_trial = [
@@ -654,6 +656,7 @@ def test_ctrl_c_or_sigterm_stops_a_sweep_with_exit_code_130(ray_tmp, tmp_path, s
         [sys.executable, str(REPO / "tools" / "sweep.py"), *long_trial, "--name", "stopped",
          "--storage", str(tmp_path)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 300

@@ -436,8 +436,9 @@ def _run_on_ray(
         if not args.resume:
             record()
         if threading.current_thread() is threading.main_thread():
-            # Ray's own SIGTERM handler exits at once: stop as Ctrl-C stops instead.
-            signal.signal(signal.SIGTERM, lambda *_: os.kill(os.getpid(), signal.SIGINT))
+            # Ray's own SIGTERM handler exits at once: stop as Ctrl-C stops instead (raised
+            # here, not sent as SIGINT, which a driver started in the background ignores).
+            signal.signal(signal.SIGTERM, signal.default_int_handler)
         return run_trials(not address and args.cpus_per_trial == 1.0)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the trials stay to --resume
         print("interrupted: stopping Ray", file=sys.stderr, flush=True)

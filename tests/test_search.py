@@ -292,19 +292,22 @@ def test_a_solved_seed_counts_only_if_its_final_agent_passes_the_check(tmp_path)
     assert search_module.checked(run_dir, None, 4) is None
 
 
-@pytest.mark.parametrize("recovered, passed", [(9, True), (8, False)])
+@pytest.mark.parametrize(
+    "train_push, push, recovered, passed",
+    [(0.7, 0.7, 9, True), (0.7, 0.7, 8, False), (1.5, 1.0, 9, True)],
+)
 def test_a_run_trained_with_pushes_must_also_recover_85_percent_of_them(
-    tmp_path, monkeypatch, recovered, passed
+    tmp_path, monkeypatch, train_push, push, recovered, passed
 ):
-    """Trained with --train_push, the final check also plays the push test at that strength
-    (from start noise 0.05) and fails the seed when under 85 % of the pushes are recovered, even
-    with every episode full from noisy starts; search.csv shows both parts."""
+    """Trained with --train_push, the final check also plays the push test at that strength,
+    at most 1.0 (from start noise 0.05), and fails the seed when under 85 % of the pushes are
+    recovered, even with every episode full from noisy starts; search.csv shows both parts."""
     import tools.evaluate
 
     run_dir = tmp_path / "run"
     code = call_main(main.main, "--env_name", "cartpole", "--n_games", "2", "--max_steps", "20",
                      "--layer1_size", "8", "--layer2_size", "8", "--batch_size", "4",
-                     "--start_noise", "0.2", "--train_push", "0.7",
+                     "--start_noise", "0.2", "--train_push", str(train_push),
                      "--no_record", "--no_progress", "--save_dir", run_dir)  # fmt: skip
     assert code == 0
     calls = []
@@ -318,8 +321,8 @@ def test_a_run_trained_with_pushes_must_also_recover_85_percent_of_them(
     monkeypatch.setattr(tools.evaluate, "evaluate", evaluate)
     result = search_module.final_check(run_dir, 4)
     assert calls == [(4, 0.2, search_module.CHECK_SEED, None),
-                     (4, search_module.CHECK_NOISE, search_module.CHECK_SEED, 0.7)]  # fmt: skip
-    assert (result["full"], result["push"], result["pushes"]) == (4, 0.7, 10)
+                     (4, search_module.CHECK_NOISE, search_module.CHECK_SEED, push)]  # fmt: skip
+    assert (result["full"], result["push"], result["pushes"]) == (4, push, 10)
     assert result["recovered"] == recovered and result["passed"] is passed
     assert search_module.checked(run_dir, (True, 12.0), 4) == (passed, 12.0)
     assert _check_text(search_module.read_check(run_dir)) == f"4/4+{recovered}/10"

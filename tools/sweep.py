@@ -105,6 +105,7 @@ from tools.sweeping.runner import (
 )
 from tools.sweeping.search import (
     CHECK_NOISE,
+    CHECK_PUSH,
     CHECK_PUSH_SHARE,
     CHECK_SHARE,
     DEFAULT_CHECK,
@@ -253,7 +254,7 @@ def _add_search_arguments(parser: argparse.ArgumentParser) -> None:
         f"deterministic, then plays {CHECK_SHARE * 100:g} %% of EPISODES episodes to the cap "
         f"from starts perturbed by start noise {CHECK_NOISE:g} (or the run's, if larger), "
         f"and, trained with pushes, recovers {CHECK_PUSH_SHARE * 100:g} %% of pushes of that "
-        f"strength in as many more; 0: no check (default {DEFAULT_CHECK})",
+        f"strength (at most {CHECK_PUSH:g}) in as many more; 0: no check (default {DEFAULT_CHECK})",
     )  # fmt: skip
 
 

@@ -64,13 +64,16 @@ TIME_CAPS = {
 # frozen and acting deterministically, plays at least CHECK_SHARE of N episodes to the cap from
 # starts perturbed by start noise max(the run's, CHECK_NOISE): a run can meet the solved rule
 # with a policy that only works while it is still learning. A run trained with pushes
-# (train_push > 0) must also recover CHECK_PUSH_SHARE of the pushes of that strength in N more
-# episodes (tools/evaluate.py's push test, from start noise CHECK_NOISE): robustness is what
-# such a recipe is for, and a fast candidate that gives it up would otherwise win.
+# (train_push > 0) must also recover CHECK_PUSH_SHARE of the pushes of that strength, or of
+# CHECK_PUSH if it trained on stronger ones, in N more episodes (tools/evaluate.py's push test,
+# from start noise CHECK_NOISE): robustness is what such a recipe is for, and a fast candidate
+# that gives it up would otherwise win. (The cap keeps one bar for a search over the training
+# pushes: the robust recipes are measured at pushes of 1.0.)
 CHECK_FILE = "final_check.json"
 CHECK_NOISE = 0.05
 CHECK_SHARE = 0.95
 CHECK_PUSH_SHARE = 0.85
+CHECK_PUSH = 1.0
 CHECK_SEED = 0
 DEFAULT_CHECK = 20
 GRACE_SHARE = 0.25  # ASHA's first rung: a quarter of T_cap into the first seed
@@ -393,7 +396,7 @@ def final_check(run_dir: Path, episodes: int) -> dict[str, Any]:
         "start_noise": noise,
         "passed": _at_least(CHECK_SHARE, full, episodes),
     }
-    push = float(policy.config.get("train_push", 0.0) or 0.0)
+    push = min(float(policy.config.get("train_push", 0.0) or 0.0), CHECK_PUSH)
     if push > 0:
         pushed = evaluate(policy, episodes, CHECK_NOISE, seed=CHECK_SEED, push=push)
         result.update(push=push, pushes=pushed["pushes"], recovered=pushed["recovered"])

@@ -153,20 +153,26 @@ def _yaml_value(text: str) -> str:
 
 
 def plot_search(path: Path, spec: SearchSpec, candidates: list[Candidate]) -> None:
-    """Each candidate's objective by the order it started (hollow: stopped early, counted at
-    T_cap for its unfinished seeds), and the best complete one so far."""
+    """Each candidate's objective by the order it started (hollow: stopped early by ASHA, or
+    unfinished, counted at T_cap for the seeds not ended), and the best complete one so far."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     fig, ax = plt.subplots(figsize=(9, 5), dpi=100)
     numbers = np.arange(1, len(candidates) + 1)
     objectives = np.array([c.objective(spec) for c in candidates])
     complete = np.array([c.complete for c in candidates], dtype=bool)
     ax.scatter(numbers[complete], objectives[complete], color="C0", label="complete", zorder=3)
-    ax.scatter(numbers[~complete], objectives[~complete], facecolors="none", edgecolors="C1",
+    stopped = np.array([c.stopped_early for c in candidates], dtype=bool)
+    ax.scatter(numbers[stopped], objectives[stopped], facecolors="none", edgecolors="C1",
                label="stopped early", zorder=3)  # fmt: skip
+    unfinished = ~complete & ~stopped
+    if unfinished.any():
+        ax.scatter(numbers[unfinished], objectives[unfinished], facecolors="none",
+                   edgecolors="gray", label="unfinished", zorder=3)  # fmt: skip
     best = np.minimum.accumulate(np.where(complete, objectives, np.inf))
     shown = np.isfinite(best)
     if shown.any():  # each level holds from its candidate on, the last for half a candidate more
@@ -174,6 +180,7 @@ def plot_search(path: Path, spec: SearchSpec, candidates: list[Candidate]) -> No
         ax.step(steps_x, np.append(best[shown], best[-1]), where="post", color="C2",
                 label="best so far")  # fmt: skip
     ax.axhline(spec.time_cap, color="gray", linestyle="--", linewidth=1, label="T_cap")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("candidate (in the order started)")
     ax.set_ylabel("objective: mean training minutes to solve per seed")
     ax.set_title(f"search on {spec.env_name}: {len(candidates)} candidates")

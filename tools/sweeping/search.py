@@ -429,17 +429,24 @@ def checked(run_dir: Path, state: tuple[bool, float] | None, check: int
     return None if result is None else (bool(result["passed"]), state[1])
 
 
+def proposer() -> Any:
+    """The search's proposer: Optuna's TPE sampler through Tune, seeded, so the same space and
+    base propose the same candidates in the same order (its first ones drawn at random)."""
+    import optuna
+    from ray.tune.search.optuna import OptunaSearch
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return OptunaSearch(metric="objective", mode="min", sampler=optuna.samplers.TPESampler(seed=0))
+
+
 def run_search(search_dir: Path, spec: SearchSpec, max_concurrent: int | None,
                cpus_per_trial: float, resume: bool, pin: bool) -> int:  # fmt: skip
     """Run (or continue) the search through Ray Tune; return how many trials failed."""
-    import optuna
     from ray import tune
-    from ray.tune.search.optuna import OptunaSearch
 
     from tools.sweeping.asha import RecordingASHA
     from tools.sweeping.runner import REPORT_EVERY, experiment_config, fit_experiment
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
     # A candidate resumed from its checkpoint reports again the steps it had reported; Optuna
     # keeps the first value of each step and would warn once per repeat.
     warnings.filterwarnings("ignore", message="The reported value is ignored", category=UserWarning)
@@ -449,9 +456,7 @@ def run_search(search_dir: Path, spec: SearchSpec, max_concurrent: int | None,
         trainable,
         param_space={"search": tune_space(spec.space), "search_dir": str(search_dir), "pin": pin},
         tune_config=tune.TuneConfig(
-            search_alg=OptunaSearch(
-                metric="objective", mode="min", sampler=optuna.samplers.TPESampler(seed=0)
-            ),
+            search_alg=proposer(),
             scheduler=RecordingASHA(
                 str(search_dir), time_attr="minutes", metric="progress", mode="max",
                 max_t=cap * len(spec.seeds), grace_period=cap * GRACE_SHARE,

@@ -141,13 +141,11 @@ def test_a_closest_recipe_is_the_candidate_its_search_proposed(name):
     assert key in proposed, (key, sorted(proposed))
     resolved = RunConfig.from_mapping(with_recipe({"recipe": name, "seed": "0"}), COMMAND_LINE)
     searched = spec.config(proposed[key], 0).to_dict()
-    differ = {
-        setting
-        for setting, value in resolved.to_dict().items()
-        if setting not in NOT_COMPARED
-        and value != (pytest.approx(searched[setting], rel=5e-3)
-                      if isinstance(value, float) else searched[setting])  # fmt: skip
-    }
+    def near(value: object, wanted: object) -> bool:  # to 3 significant digits
+        return value == (pytest.approx(wanted, rel=5e-3) if isinstance(wanted, float) else wanted)
+
+    run = resolved.to_dict().items()
+    differ = {k for k, v in run if k not in NOT_COMPARED and not near(v, searched[k])}
     assert differ == {"n_games"}, differ  # the budget
     trials = REPO / "results" / "sweeps" / name / "trials.csv"
     if not trials.is_file():

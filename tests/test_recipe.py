@@ -141,6 +141,7 @@ def test_a_closest_recipe_is_the_candidate_its_search_proposed(name):
     assert key in proposed, (key, sorted(proposed))
     resolved = RunConfig.from_mapping(with_recipe({"recipe": name, "seed": "0"}), COMMAND_LINE)
     searched = spec.config(proposed[key], 0).to_dict()
+
     def near(value: object, wanted: object) -> bool:  # to 3 significant digits
         return value == (pytest.approx(wanted, rel=5e-3) if isinstance(wanted, float) else wanted)
 

@@ -65,6 +65,16 @@ def test_there_is_one_recipe_per_shipped_result_named_like_its_folder():
     )
 
 
+def verified_trials(folder: Path, name: str) -> list[dict[str, str]]:
+    """The recipe's rows of the verification report in `folder` (none before it exists). A
+    report of the recipe's sweep alone, without the reference's beside it, has no recipe
+    column: its trials are all the recipe's."""
+    if not (folder / "trials.csv").is_file():
+        return []
+    with open(folder / "trials.csv", newline="") as handle:
+        return [r for r in csv.DictReader(handle) if r.get("recipe", name) == name]
+
+
 @pytest.mark.parametrize("name", sorted(FAST))
 def test_a_fast_recipe_is_its_searchs_best_candidate_of_its_update(name):
     """A fast recipe holds the values of the best complete candidate of its search that uses
@@ -95,12 +105,8 @@ def test_a_fast_recipe_is_its_searchs_best_candidate_of_its_update(name):
         assert key in fixed and key not in rows[0], (name, key)
         assert getattr(resolved, key) == fixed[key], (name, key)
     # Verified on seeds the search never trained, every one of them solved; until then, the
-    # header says it is to be verified. (A report of the recipe's sweep alone, without the
-    # reference's beside it, has no recipe column: its trials are all the recipe's.)
-    verified = []
-    if (folder / "trials.csv").is_file():
-        with open(folder / "trials.csv", newline="") as handle:
-            verified = [r for r in csv.DictReader(handle) if r.get("recipe", name) == name]
+    # header says it is to be verified.
+    verified = verified_trials(folder, name)
     if not verified:
         assert "to be verified" in header, name
         return
@@ -148,12 +154,10 @@ def test_a_closest_recipe_is_the_candidate_its_search_proposed(name):
     run = resolved.to_dict().items()
     differ = {k for k, v in run if k not in NOT_COMPARED and not near(v, searched[k])}
     assert differ == {"n_games"}, differ  # the budget
-    trials = REPO / "results" / "sweeps" / name / "trials.csv"
-    if not trials.is_file():
+    verified = verified_trials(REPO / "results" / "sweeps" / name, name)
+    if not verified:
         assert "to be verified" in header, name
         return
-    with open(trials, newline="") as handle:
-        verified = [r for r in csv.DictReader(handle) if r.get("recipe", name) == name]
     assert len(verified) >= 5 and not {int(r["seed"]) for r in verified} & set(spec.seeds)
 
 

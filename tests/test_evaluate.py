@@ -281,12 +281,15 @@ def test_a_symmetric_policy_is_evaluated_and_named_as_such(tmp_path, run):
     assert "(deterministic, left-right symmetric, start_noise 0.05, seed 0)" in result.stdout
 
 
-# Every agent under results/ but the reference settings' runs archived beside a fast recipe
-# (results/sweeps/<task>-fast/reference/): measurements of the reference, not promises.
+# Every agent under results/ but the runs of a fast recipe's verification archived beside its
+# report (results/sweeps/<task>-fast/recipe/ and reference/: the recipe's seeds and the
+# reference settings' on the same seeds): measurements, whose evaluation.csv holds their
+# figures, not promises.
+VERIFICATION_ARCHIVES = {"recipe", "reference"}
 SHIPPED = sorted(
     p.parent
     for p in (REPO / "results").rglob("actor.weights.h5")
-    if "reference" not in p.relative_to(REPO / "results").parts
+    if not VERIFICATION_ARCHIVES & set(p.relative_to(REPO / "results").parts)
 )
 
 

@@ -30,6 +30,10 @@ FAST = {
     "standing-fast": "standing-fast",
     "bolla-rolla-upright-fast": "bolla-rolla-upright-fast",
 }
+# A setting a fast recipe took from an experiment made after its search, on seeds the
+# verification did not use (its report beside the search's, to compare with the search's value;
+# the recipe's header names it): recipe -> {setting: the experiment's folder}.
+AFTER_SEARCH = {"bolla-rolla-upright-fast": {"start_noise": "start-noise"}}
 # A fast recipe that is not its search's best but the candidate closest to a target no
 # candidate met (its header names the candidate and says why), from a search whose report was
 # not archived: the search is named by its space, whose header holds the command.
@@ -101,7 +105,8 @@ def test_a_fast_recipe_is_its_searchs_best_candidate_of_its_update(name):
     # Beside them only the task, its budget, the hand-over (the averaged actor) and the
     # settings the search held fixed for every candidate (its best.yaml's others).
     fixed = yaml.safe_load((folder / "search" / "best.yaml").read_text(encoding="utf-8"))
-    for key in values.keys() - {*searched, "env_name", "n_games", "average_actor"}:
+    after_search = AFTER_SEARCH.get(name, {})
+    for key in values.keys() - {*searched, *after_search, "env_name", "n_games", "average_actor"}:
         assert key in fixed and key not in rows[0], (name, key)
         assert getattr(resolved, key) == fixed[key], (name, key)
     # Verified on seeds the search never trained, every one of them solved; until then, the
@@ -112,6 +117,13 @@ def test_a_fast_recipe_is_its_searchs_best_candidate_of_its_update(name):
         return
     search_seeds = {int(seed) for r in rows for seed in r["seeds"].split()}
     assert len(verified) >= 5 and not {int(r["seed"]) for r in verified} & search_seeds
+    for key, experiment in after_search.items():
+        assert f"results/sweeps/{FAST[name]}/{experiment}" in header, (name, key)
+        assert key not in searched and getattr(resolved, key) != fixed.get(key), (name, key)
+        trials = verified_trials(folder / experiment, name)
+        assert trials and all(r["solved"] == "true" for r in trials), (name, experiment)
+        seeds = {int(r["seed"]) for r in trials}
+        assert not seeds & {int(r["seed"]) for r in verified}, (name, experiment)
     assert all(r["solved"] == "true" for r in verified), name
 
 
